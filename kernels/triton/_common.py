@@ -1,0 +1,71 @@
+"""Shared helpers for the Triton kernels: dtype maps, shape checks, output allocation, launch sizes."""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+# Set to True (tests do) to fill every kernel output with NaN before launch, so an element the kernel
+# forgets to write shows up as NaN instead of as stale memory.
+POISON = False
+
+# name -> last compiled kernel launched (n_regs / n_spills for the notes)
+LAUNCHED: dict = {}
+
+CHUNK = 64  # BT: rows of one chunk; the intra-chunk matrices are CHUNK x CHUNK
+
+_TL_DTYPES = {torch.bfloat16: tl.bfloat16, torch.float16: tl.float16, torch.float32: tl.float32}
+
+
+def tl_dtype(dtype: torch.dtype):
+    try:
+        return _TL_DTYPES[dtype]
+    except KeyError:
+        raise TypeError(f"Triton kernels take bfloat16, float16 or float32 inputs, got {dtype}") from None
+
+
+def dot_precision(dtype: torch.dtype) -> str:
+    # float32 inputs: three tf32 products per dot (~fp32 accuracy on the tensor cores);
+    # 16-bit inputs: operands are cast to the input dtype, fp32 accumulation, precision flag unused.
+    return "tf32x3" if dtype == torch.float32 else "tf32"
+
+
+def check_head_dims(K: int, V: int) -> None:
+    for name, d in (("K", K), ("V", V)):
+        if d < 16 or d > 128 or (d & (d - 1)) != 0:
+            raise ValueError(f"Triton kernels need head dim {name} a power of two in [16, 128], got {d}; "
+                             "use impl='chunk' for other sizes")
+
+
+def alloc(shape, dtype, device) -> torch.Tensor:
+    if POISON:
+        return torch.full(shape, float("nan"), dtype=dtype, device=device)
+    return torch.empty(shape, dtype=dtype, device=device)
+
+
+def state_dtype(dtype: torch.dtype) -> torch.dtype:
+    """dtype of the per-chunk states saved for the backward (they enter the dots in the input dtype)."""
+    return torch.bfloat16 if dtype == torch.bfloat16 else torch.float32
+
+
+def pick_bv(V: int, BH: int) -> int:
+    """V block per program: split V (more programs) when batch*heads alone leaves the GPU idle."""
+    bv = min(V, 64)
+    while bv > 32 and BH * (V // bv) < 64:
+        bv //= 2
+    return bv
+
+
+def num_warps_for(K: int, BV: int) -> int:
+    return 8 if max(K, BV) >= 128 else 4
+
+
+def finish_partial(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Sum per-V-block partial gradients (leading dim NV) and cast to dtype."""
+    if x.shape[0] == 1:
+        return x[0] if x.dtype == dtype else x[0].to(dtype)
+    return x.sum(0).to(dtype)
+
+
+def cdiv(a: int, b: int) -> int:
+    return triton.cdiv(a, b)

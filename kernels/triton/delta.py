@@ -1,0 +1,286 @@
+"""(Gated) delta rule, chunked (WY / UT form), in Triton: two launches forward, one backward.
+
+    S_t = e^(g_t) (I - beta_t k_t^T k_t) S_{t-1} + beta_t k_t^T v_t ;   o_t = scale * q_t S_t
+
+Chunk form (chunk of BT rows, G within-chunk cumulative log gate, gam = e^G, S0 = state entering the chunk):
+    Akk = strict_lower(diag(beta) (k k^T o Gm)),   Gm_ij = e^(G_i - G_j)
+    M   = (I + Akk)^-1,  Tm = M diag(beta)                    (launch 1, parallel over chunks, saved)
+    W   = Tm (gam * k),  U = Tm v,  V' = U - W S0              (launch 2, one program walks the chunks)
+    o   = scale * ( (gam * q) S0 + [(q k^T) o Gm o causal] V' )
+    S1  = e^(G_last) S0 + (k * e^(G_last - G))^T V'
+
+Backward: one program per (V block, batch*head) walks the chunks in reverse, recomputes W, U, V' from the
+saved M and S0, and back-propagates through every line above (dM -> dAkk = -M^T dM M^T). dq, dk, dbeta
+are partial sums over V blocks (summed afterwards when V is split). Gate gradient: with Gamma the global
+cumulative log gate the recurrence is the ungated delta rule on q e^Gamma, v e^-Gamma, so
+    dGamma_t = sum(q_t * dq_t) - sum(v_t * dv_t)  (+ sum(S_T * dS_T) at the last step),  dg = reverse cumsum.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from kernels.triton import _common as C
+from kernels.triton.gla import _mm
+
+
+@triton.jit
+def _delta_prep_kernel(
+    k, beta, g, Ms, T, NT,
+    H: tl.constexpr, K: tl.constexpr, BT: tl.constexpr, GATED: tl.constexpr,
+    DT: tl.constexpr, PREC: tl.constexpr,
+):
+    """M = (I + Akk)^-1 per chunk, by forward substitution on the rows (fp32)."""
+    c = tl.program_id(0)
+    i_bh = tl.program_id(1)
+    i_b = i_bh // H
+    i_h = i_bh % H
+    rt = tl.arange(0, BT)
+    rk = tl.arange(0, K)
+    row0 = i_b.to(tl.int64) * T * H + i_h
+    t = c * BT + rt
+    mt = t < T
+    k_c = tl.load(k + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
+    b_c = tl.load(beta + row0 + t * H, mask=mt, other=0.0).to(tl.float32)
+    strict = rt[:, None] > rt[None, :]
+    kk = tl.dot(k_c, tl.trans(k_c), input_precision=PREC)
+    if GATED:
+        g_c = tl.load(g + row0 + t * H, mask=mt, other=0.0).to(tl.float32)
+        G = tl.cumsum(g_c, axis=0)
+        L = tl.where(strict, kk * tl.exp(tl.where(strict, G[:, None] - G[None, :], 0.0)), 0.0) * b_c[:, None]
+    else:
+        L = tl.where(strict, kk, 0.0) * b_c[:, None]
+    M = tl.where(rt[:, None] == rt[None, :], 1.0, 0.0)
+    for i in range(1, BT):
+        li = tl.sum(tl.where(rt[:, None] == i, L, 0.0), axis=0)  # row i of L, indexed by j
+        upd = tl.sum(li[:, None] * M, axis=0)  # sum_j L_ij M_j.
+        M = tl.where(rt[:, None] == i, M - upd[None, :], M)
+    tl.store(Ms + ((i_bh.to(tl.int64) * NT + c) * BT + rt[:, None]) * BT + rt[None, :], M)
+
+
+@triton.jit
+def _delta_fwd_kernel(
+    q, k, v, beta, g, Ms, h0, o, hs, ht, scale, T, NT,
+    H: tl.constexpr, K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
+    GATED: tl.constexpr, HAS_H0: tl.constexpr, STORE_HS: tl.constexpr, STORE_HT: tl.constexpr,
+    DT: tl.constexpr, PREC: tl.constexpr,
+):
+    i_v = tl.program_id(0)
+    i_bh = tl.program_id(1)
+    i_b = i_bh // H
+    i_h = i_bh % H
+    rt = tl.arange(0, BT)
+    rk = tl.arange(0, K)
+    rv = i_v * BV + tl.arange(0, BV)
+    row0 = i_b.to(tl.int64) * T * H + i_h
+    p_s = i_bh.to(tl.int64) * K * V + rk[:, None] * V + rv[None, :]
+    causal = rt[:, None] >= rt[None, :]
+    if HAS_H0:
+        S = tl.load(h0 + p_s).to(tl.float32)
+    else:
+        S = tl.zeros([K, BV], dtype=tl.float32)
+    for c in range(NT):
+        t = c * BT + rt
+        mt = t < T
+        q_c = tl.load(q + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
+        k_c = tl.load(k + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
+        v_c = tl.load(v + row0 * V + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
+        b_c = tl.load(beta + row0 + t * H, mask=mt, other=0.0).to(tl.float32)
+        M = tl.load(Ms + ((i_bh.to(tl.int64) * NT + c) * BT + rt[:, None]) * BT + rt[None, :])
+        if STORE_HS:
+            tl.store(hs + (i_bh.to(tl.int64) * NT + c) * K * V + rk[:, None] * V + rv[None, :],
+                     S.to(hs.dtype.element_ty))
+        Tm = M * b_c[None, :]
+        if GATED:
+            g_c = tl.load(g + row0 + t * H, mask=mt, other=0.0).to(tl.float32)
+            G = tl.cumsum(g_c, axis=0)
+            GL = tl.sum(g_c, axis=0)
+            eG = tl.exp(G)
+            W = _mm(Tm, k_c * eG[:, None], DT, PREC)
+            D = tl.exp(tl.where(causal, G[:, None] - G[None, :], -1e30))
+            A = _mm(q_c, tl.trans(k_c), DT, PREC) * D
+            Vn = _mm(Tm, v_c, DT, PREC) - _mm(W, S, DT, PREC)
+            o_c = _mm(q_c * eG[:, None], S, DT, PREC) + _mm(A, Vn, DT, PREC)
+            S = S * tl.exp(GL) + _mm(tl.trans(k_c * tl.exp(GL - G)[:, None]), Vn, DT, PREC)
+        else:
+            W = _mm(Tm, k_c, DT, PREC)
+            A = tl.where(causal, _mm(q_c, tl.trans(k_c), DT, PREC), 0.0)
+            Vn = _mm(Tm, v_c, DT, PREC) - _mm(W, S, DT, PREC)
+            o_c = _mm(q_c, S, DT, PREC) + _mm(A, Vn, DT, PREC)
+            S = S + _mm(tl.trans(k_c), Vn, DT, PREC)
+        tl.store(o + row0 * V + t[:, None] * (H * V) + rv[None, :], (o_c * scale).to(o.dtype.element_ty),
+                 mask=mt[:, None])
+    if STORE_HT:
+        tl.store(ht + p_s, S)
+
+
+@triton.jit
+def _delta_bwd_kernel(
+    q, k, v, beta, g, Ms, hs, ht, do, dht, dq, dk, dv, dbeta, dg, dh0, scale, T, NT, NVBTHK, NVBTH,
+    H: tl.constexpr, K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
+    GATED: tl.constexpr, HAS_H0: tl.constexpr, HAS_DHT: tl.constexpr,
+    DT: tl.constexpr, PREC: tl.constexpr,
+):
+    i_v = tl.program_id(0)
+    i_bh = tl.program_id(1)
+    i_b = i_bh // H
+    i_h = i_bh % H
+    rt = tl.arange(0, BT)
+    rk = tl.arange(0, K)
+    rv = i_v * BV + tl.arange(0, BV)
+    row0 = i_b.to(tl.int64) * T * H + i_h
+    p_s = i_bh.to(tl.int64) * K * V + rk[:, None] * V + rv[None, :]
+    causal = rt[:, None] >= rt[None, :]
+    strict = rt[:, None] > rt[None, :]
+    if HAS_DHT:
+        dS = tl.load(dht + p_s).to(tl.float32)
+    else:
+        dS = tl.zeros([K, BV], dtype=tl.float32)
+    if GATED and HAS_DHT:
+        carry = tl.sum(tl.sum(tl.load(ht + p_s) * dS, axis=1), axis=0)
+    else:
+        carry = tl.sum(tl.zeros([BT], dtype=tl.float32), axis=0)
+
+    for ci in range(NT):
+        c = NT - 1 - ci
+        t = c * BT + rt
+        mt = t < T
+        q_c = tl.load(q + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
+        k_c = tl.load(k + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
+        v_c = tl.load(v + row0 * V + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
+        do_c = tl.load(do + row0 * V + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
+        b_c = tl.load(beta + row0 + t * H, mask=mt, other=0.0).to(tl.float32)
+        M = tl.load(Ms + ((i_bh.to(tl.int64) * NT + c) * BT + rt[:, None]) * BT + rt[None, :])
+        S0 = tl.load(hs + (i_bh.to(tl.int64) * NT + c) * K * V + rk[:, None] * V + rv[None, :]).to(tl.float32)
+        Tm = M * b_c[None, :]
+        if GATED:
+            g_c = tl.load(g + row0 + t * H, mask=mt, other=0.0).to(tl.float32)
+            G = tl.cumsum(g_c, axis=0)
+            GL = tl.sum(g_c, axis=0)
+            eG = tl.exp(G)
+            eLG = tl.exp(GL - G)
+            eGL = tl.exp(GL)
+            D = tl.exp(tl.where(causal, G[:, None] - G[None, :], -1e30))
+        else:
+            eG = tl.full([BT], 1.0, tl.float32)
+            eLG = eG
+            eGL = 1.0
+            D = tl.where(causal, 1.0, 0.0)
+        kg = k_c * eG[:, None]
+        W = _mm(Tm, kg, DT, PREC)
+        Vn = _mm(Tm, v_c, DT, PREC) - _mm(W, S0, DT, PREC)
+        A = _mm(q_c, tl.trans(k_c), DT, PREC) * (D * scale)
+        dVn = _mm(tl.trans(A), do_c, DT, PREC) + _mm(k_c * eLG[:, None], dS, DT, PREC)
+        dA = _mm(do_c, tl.trans(Vn), DT, PREC) * (D * scale)
+        dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, tl.trans(S0), DT, PREC) * (eG * scale)[:, None]
+        dk_c = _mm(tl.trans(dA), q_c, DT, PREC) + _mm(Vn, tl.trans(dS), DT, PREC) * eLG[:, None]
+        dS = dS * eGL + _mm(tl.trans(q_c * eG[:, None]), do_c, DT, PREC) * scale - _mm(tl.trans(W), dVn, DT, PREC)
+        dW = -_mm(dVn, tl.trans(S0), DT, PREC)
+        dv_c = _mm(tl.trans(Tm), dVn, DT, PREC)
+        dT = _mm(dVn, tl.trans(v_c), DT, PREC) + _mm(dW, tl.trans(kg), DT, PREC)
+        dk_c += _mm(tl.trans(Tm), dW, DT, PREC) * eG[:, None]
+        dM = dT * b_c[None, :]
+        db_c = tl.sum(dT * M, axis=0)
+        dAkk = -_mm(_mm(tl.trans(M), dM, tl.float32, PREC), tl.trans(M), tl.float32, PREC)
+        Ds = tl.where(strict, D, 0.0)
+        kkD = _mm(k_c, tl.trans(k_c), DT, PREC) * Ds
+        db_c += tl.sum(dAkk * kkD, axis=1)
+        dB = dAkk * Ds * b_c[:, None]
+        dk_c += _mm(dB, k_c, DT, PREC) + _mm(tl.trans(dB), k_c, DT, PREC)
+        if GATED:
+            dgam = tl.sum(q_c * dq_c, axis=1) - tl.sum(v_c * dv_c, axis=1)
+            dg_c = tl.sum(dgam, axis=0) - tl.cumsum(dgam, axis=0) + dgam + carry
+            carry += tl.sum(dgam, axis=0)
+            tl.store(dg + i_v.to(tl.int64) * NVBTH + row0 + t * H, dg_c, mask=mt)
+        tl.store(dbeta + i_v.to(tl.int64) * NVBTH + row0 + t * H, db_c, mask=mt)
+        p_qk = i_v.to(tl.int64) * NVBTHK + row0 * K + t[:, None] * (H * K) + rk[None, :]
+        tl.store(dq + p_qk, dq_c.to(dq.dtype.element_ty), mask=mt[:, None])
+        tl.store(dk + p_qk, dk_c.to(dk.dtype.element_ty), mask=mt[:, None])
+        tl.store(dv + row0 * V + t[:, None] * (H * V) + rv[None, :], dv_c.to(dv.dtype.element_ty),
+                 mask=mt[:, None])
+    if HAS_H0:
+        tl.store(dh0 + p_s, dS)
+
+
+class _DeltaFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, beta, g, scale, initial_state, output_final_state):
+        B, T, H, K = q.shape
+        V = v.shape[-1]
+        C.check_head_dims(K, V)
+        q, k, v, beta = q.contiguous(), k.contiguous(), v.contiguous(), beta.contiguous()
+        if g is not None:
+            if g.shape != beta.shape:
+                raise ValueError(f"delta_rule g must be (B, T, H) = {tuple(beta.shape)}, got {tuple(g.shape)}")
+            g = g.contiguous()
+        BT = C.CHUNK
+        NT = C.cdiv(T, BT)
+        BV = C.pick_bv(V, B * H)
+        NV = V // BV
+        dev = q.device
+        DT, PREC = C.tl_dtype(q.dtype), C.dot_precision(q.dtype)
+        need_grad = any(ctx.needs_input_grad)
+        Ms = C.alloc((B * H, NT, BT, BT), torch.float32, dev)
+        C.LAUNCHED['_delta_prep_kernel'] = _delta_prep_kernel[(NT, B * H)](
+            k, beta, g if g is not None else beta, Ms, T, NT, H=H, K=K, BT=BT, GATED=g is not None,
+            DT=DT, PREC=PREC, num_warps=4, num_stages=1,
+        )
+        o = C.alloc((B, T, H, V), v.dtype, dev)
+        hs = C.alloc((B * H, NT, K, V), C.state_dtype(q.dtype), dev) if need_grad else o
+        store_ht = output_final_state or need_grad
+        ht = C.alloc((B, H, K, V), torch.float32, dev) if store_ht else o
+        h0 = initial_state.contiguous() if initial_state is not None else None
+        C.LAUNCHED['_delta_fwd_kernel'] = _delta_fwd_kernel[(NV, B * H)](
+            q, k, v, beta, g if g is not None else beta, Ms, h0 if h0 is not None else q, o, hs, ht, scale, T, NT,
+            H=H, K=K, V=V, BT=BT, BV=BV, GATED=g is not None, HAS_H0=h0 is not None, STORE_HS=need_grad,
+            STORE_HT=store_ht, DT=DT, PREC=PREC, num_warps=C.num_warps_for(K, BV), num_stages=1,
+        )
+        if need_grad:
+            ctx.save_for_backward(q, k, v, beta, g, Ms, hs, ht, h0)
+            ctx.meta = (scale, BV, initial_state.dtype if initial_state is not None else None)
+        return o, (ht if output_final_state else None)
+
+    @staticmethod
+    def backward(ctx, do, dht):
+        q, k, v, beta, g, Ms, hs, ht, h0 = ctx.saved_tensors
+        scale, BV, h0_dtype = ctx.meta
+        B, T, H, K = q.shape
+        V = v.shape[-1]
+        BT = C.CHUNK
+        NT = Ms.shape[1]
+        NV = V // BV
+        dev = q.device
+        do = do.contiguous()
+        if dht is not None:
+            dht = dht.contiguous()
+        pdt = q.dtype if NV == 1 else torch.float32
+        dq = C.alloc((NV, B, T, H, K), pdt, dev)
+        dk = C.alloc((NV, B, T, H, K), pdt, dev)
+        dv = C.alloc((B, T, H, V), v.dtype, dev)
+        dbeta = C.alloc((NV, B, T, H), torch.float32, dev)
+        dg = C.alloc((NV, B, T, H), torch.float32, dev) if g is not None else None
+        dh0 = C.alloc((B, H, K, V), torch.float32, dev) if h0 is not None else None
+        C.LAUNCHED['_delta_bwd_kernel'] = _delta_bwd_kernel[(NV, B * H)](
+            q, k, v, beta, g if g is not None else beta, Ms, hs, ht, do, dht if dht is not None else do,
+            dq, dk, dv, dbeta, dg if dg is not None else dbeta, dh0 if dh0 is not None else dq, scale, T, NT,
+            B * T * H * K, B * T * H,
+            H=H, K=K, V=V, BT=BT, BV=BV, GATED=g is not None, HAS_H0=h0 is not None, HAS_DHT=dht is not None,
+            DT=C.tl_dtype(q.dtype), PREC=C.dot_precision(q.dtype),
+            num_warps=C.num_warps_for(K, BV), num_stages=1,
+        )
+        dq = C.finish_partial(dq, q.dtype)
+        dk = C.finish_partial(dk, k.dtype)
+        dbeta = C.finish_partial(dbeta, beta.dtype)
+        dg = C.finish_partial(dg, g.dtype) if g is not None else None
+        dh0 = dh0.to(h0_dtype) if dh0 is not None else None
+        return dq, dk, dv, dbeta, dg, None, dh0, None
+
+
+def delta_rule(q, k, v, beta, g=None, *, scale=None, initial_state=None, output_final_state=False):
+    """Chunked (gated) delta rule on CUDA (Triton). Shapes and semantics as kernels.delta_rule_recurrent."""
+    if scale is None:
+        scale = q.shape[-1] ** -0.5
+    if q.shape[1] == 0:
+        raise ValueError("Triton delta_rule needs T >= 1")
+    return _DeltaFunction.apply(q, k, v, beta, g, float(scale), initial_state, bool(output_final_state))

@@ -1,0 +1,308 @@
+"""Gated linear attention, chunked, in Triton: one fused launch forward, one fused launch backward.
+
+    S_t = diag(exp(g_t)) S_{t-1} + k_t^T v_t ;   o_t = scale * q_t S_t          (S: (K, V) per batch, head)
+
+Chunk form (chunk of BT rows, G = within-chunk cumulative log gate, S0 = state entering the chunk):
+    o   = scale * ( (q * e^G) S0 + [(q k^T) o D] v ),   D_ij = e^(G_i - G_j) for j <= i, else 0
+    S1  = e^(G_last) S0 + (k * e^(G_last - G))^T v
+
+One program per (V block, batch*head) walks the chunks in order (forward) or reverse order (backward),
+so the inter-chunk state pass and all chunk-local work share one launch. The forward saves each chunk's
+entering state S0 (B*H, NT, K, V) for the backward.
+
+Gate gradient (no extra pass): with Gamma the global cumulative log gate, q' = q e^Gamma, k' = k e^-Gamma,
+    dGamma_t = sum(q_t * dq_t) - sum(k_t * dk_t)   (+ sum(S_T * dS_T) at the last step)
+    dg_t = sum_{u >= t} dGamma_u                   (reverse cumsum, carried across chunks in the program)
+
+Per-channel gates (g: (B, T, H, K)): q k^T o D no longer factorises; A is built from BC-row sub-chunks,
+each with the reference point r = its first row: (q e^(G - G_r)) (k e^(G_r - G))^T. Every exponent is
+<= 0 except e^(G_r - G_j) for j inside the same sub-chunk, which is clamped at e^CLAMP: exact while the
+log decay of one channel over BC-1 = 15 steps stays above -CLAMP (= -80).
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from kernels.triton import _common as C
+
+CLAMP = 80.0
+
+
+@triton.jit
+def _mm(a, b, DT: tl.constexpr, PREC: tl.constexpr):
+    return tl.dot(a.to(DT), b.to(DT), input_precision=PREC)
+
+
+@triton.jit
+def _sub_factors(q, k, G, rt, s: tl.constexpr, BC: tl.constexpr, CLAMP: tl.constexpr):
+    """Factors of sub-chunk s (rows s*BC .. s*BC+BC-1) for per-channel gates.
+
+    qs = q e^(G - G_r) on the sub-chunk's rows (0 elsewhere); ks = k e^min(G_r - G, CLAMP) on rows
+    j < r + BC (0 elsewhere); r = s*BC. Returns (qs, ks, fq, fk) with fq/fk the factors alone.
+    """
+    r = s * BC
+    Gr = tl.sum(tl.where(rt[:, None] == r, G, 0.0), axis=0)  # (K,)
+    in_s = (rt >= r) & (rt < r + BC)
+    fq = tl.exp(tl.where(in_s[:, None], G - Gr[None, :], -1e30))
+    fk = tl.exp(tl.where((rt < r + BC)[:, None], tl.minimum(Gr[None, :] - G, CLAMP), -1e30))
+    return q * fq, k * fk, fq, fk
+
+
+@triton.jit
+def _gla_fwd_kernel(
+    q, k, v, g, h0, o, hs, ht, scale, T, NT,
+    H: tl.constexpr, K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
+    BC: tl.constexpr, GATE: tl.constexpr, HAS_H0: tl.constexpr, STORE_HS: tl.constexpr,
+    STORE_HT: tl.constexpr, DT: tl.constexpr, PREC: tl.constexpr, CLAMP: tl.constexpr,
+):
+    i_v = tl.program_id(0)
+    i_bh = tl.program_id(1)
+    i_b = i_bh // H
+    i_h = i_bh % H
+    rt = tl.arange(0, BT)
+    rk = tl.arange(0, K)
+    rv = i_v * BV + tl.arange(0, BV)
+    row0 = i_b.to(tl.int64) * T * H + i_h  # flat (b, t=0, h) index
+    p_q = q + row0 * K
+    p_k = k + row0 * K
+    p_v = v + row0 * V
+    p_o = o + row0 * V
+    p_s = i_bh.to(tl.int64) * K * V + rk[:, None] * V + rv[None, :]  # (K, BV) offsets into a state
+
+    if HAS_H0:
+        S = tl.load(h0 + p_s).to(tl.float32)
+    else:
+        S = tl.zeros([K, BV], dtype=tl.float32)
+    causal = rt[:, None] >= rt[None, :]
+
+    for c in range(NT):
+        t = c * BT + rt
+        mt = t < T
+        q_c = tl.load(p_q + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
+        k_c = tl.load(p_k + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
+        v_c = tl.load(p_v + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
+        if STORE_HS:
+            tl.store(hs + (i_bh.to(tl.int64) * NT + c) * K * V + rk[:, None] * V + rv[None, :],
+                     S.to(hs.dtype.element_ty))
+        if GATE == 0:
+            o_c = _mm(q_c, S, DT, PREC)
+            A = tl.where(causal, _mm(q_c, tl.trans(k_c), DT, PREC), 0.0)
+            o_c += _mm(A, v_c, DT, PREC)
+            S += _mm(tl.trans(k_c), v_c, DT, PREC)
+        elif GATE == 1:
+            g_c = tl.load(g + (row0 + t * H), mask=mt, other=0.0).to(tl.float32)
+            G = tl.cumsum(g_c, axis=0)
+            GL = tl.sum(g_c, axis=0)
+            o_c = _mm(q_c * tl.exp(G)[:, None], S, DT, PREC)
+            D = tl.exp(tl.where(causal, G[:, None] - G[None, :], -1e30))
+            A = _mm(q_c, tl.trans(k_c), DT, PREC) * D
+            o_c += _mm(A, v_c, DT, PREC)
+            S = S * tl.exp(GL) + _mm(tl.trans(k_c * tl.exp(GL - G)[:, None]), v_c, DT, PREC)
+        else:
+            g_c = tl.load(g + (row0 * K + t[:, None] * (H * K) + rk[None, :]), mask=mt[:, None],
+                          other=0.0).to(tl.float32)
+            G = tl.cumsum(g_c, axis=0)
+            GL = tl.sum(g_c, axis=0)  # (K,)
+            o_c = _mm(q_c * tl.exp(G), S, DT, PREC)
+            A = tl.zeros([BT, BT], dtype=tl.float32)
+            for s in tl.static_range(BT // BC):
+                qs, ks, fq, fk = _sub_factors(q_c, k_c, G, rt, s, BC, CLAMP)
+                A += _mm(qs, tl.trans(ks), DT, PREC)
+            A = tl.where(causal, A, 0.0)
+            o_c += _mm(A, v_c, DT, PREC)
+            S = S * tl.exp(GL)[:, None] + _mm(tl.trans(k_c * tl.exp(GL[None, :] - G)), v_c, DT, PREC)
+        tl.store(p_o + t[:, None] * (H * V) + rv[None, :], (o_c * scale).to(o.dtype.element_ty),
+                 mask=mt[:, None])
+    if STORE_HT:
+        tl.store(ht + p_s, S)
+
+
+@triton.jit
+def _gla_bwd_kernel(
+    q, k, v, g, hs, ht, do, dht, dq, dk, dv, dg, dh0, scale, T, NT, NVBTHK, NVBTHG,
+    H: tl.constexpr, K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
+    BC: tl.constexpr, GATE: tl.constexpr, HAS_H0: tl.constexpr, HAS_DHT: tl.constexpr,
+    DT: tl.constexpr, PREC: tl.constexpr, CLAMP: tl.constexpr,
+):
+    i_v = tl.program_id(0)
+    i_bh = tl.program_id(1)
+    i_b = i_bh // H
+    i_h = i_bh % H
+    rt = tl.arange(0, BT)
+    rk = tl.arange(0, K)
+    rv = i_v * BV + tl.arange(0, BV)
+    row0 = i_b.to(tl.int64) * T * H + i_h
+    p_q = q + row0 * K
+    p_k = k + row0 * K
+    p_v = v + row0 * V
+    p_do = do + row0 * V
+    p_dv = dv + row0 * V
+    p_dq = dq + i_v.to(tl.int64) * NVBTHK + row0 * K  # partial over V blocks: (NV, B, T, H, K)
+    p_dk = dk + i_v.to(tl.int64) * NVBTHK + row0 * K
+    p_s = i_bh.to(tl.int64) * K * V + rk[:, None] * V + rv[None, :]
+    causal = rt[:, None] >= rt[None, :]
+
+    if HAS_DHT:
+        dS = tl.load(dht + p_s).to(tl.float32)
+    else:
+        dS = tl.zeros([K, BV], dtype=tl.float32)
+    # gate-gradient carry: sum of dGamma over later steps (+ the final-state term)
+    if GATE == 2:
+        if HAS_DHT:
+            carry = tl.sum(tl.load(ht + p_s) * dS, axis=1)  # (K,)
+        else:
+            carry = tl.zeros([K], dtype=tl.float32)
+    else:
+        if HAS_DHT:
+            carry = tl.sum(tl.sum(tl.load(ht + p_s) * dS, axis=1), axis=0)
+        else:
+            carry = tl.sum(tl.zeros([BT], dtype=tl.float32), axis=0)
+
+    for ci in range(NT):
+        c = NT - 1 - ci
+        t = c * BT + rt
+        mt = t < T
+        q_c = tl.load(p_q + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
+        k_c = tl.load(p_k + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
+        v_c = tl.load(p_v + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
+        do_c = tl.load(p_do + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
+        S0 = tl.load(hs + (i_bh.to(tl.int64) * NT + c) * K * V + rk[:, None] * V + rv[None, :]).to(tl.float32)
+        # dA_ij = scale * do_i . v_j (causal), gate applied below
+        dA = tl.where(causal, _mm(do_c, tl.trans(v_c), DT, PREC) * scale, 0.0)
+        if GATE == 0:
+            A = tl.where(causal, _mm(q_c, tl.trans(k_c), DT, PREC) * scale, 0.0)
+            dv_c = _mm(tl.trans(A), do_c, DT, PREC) + _mm(k_c, dS, DT, PREC)
+            dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, tl.trans(S0), DT, PREC) * scale
+            dk_c = _mm(tl.trans(dA), q_c, DT, PREC) + _mm(v_c, tl.trans(dS), DT, PREC)
+            dS = dS + _mm(tl.trans(q_c), do_c, DT, PREC) * scale
+        elif GATE == 1:
+            g_c = tl.load(g + (row0 + t * H), mask=mt, other=0.0).to(tl.float32)
+            G = tl.cumsum(g_c, axis=0)
+            GL = tl.sum(g_c, axis=0)
+            eG = tl.exp(G)
+            eLG = tl.exp(GL - G)
+            D = tl.exp(tl.where(causal, G[:, None] - G[None, :], -1e30))
+            A = _mm(q_c, tl.trans(k_c), DT, PREC) * (D * scale)
+            dA = dA * D
+            dv_c = _mm(tl.trans(A), do_c, DT, PREC) + _mm(k_c * eLG[:, None], dS, DT, PREC)
+            dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, tl.trans(S0), DT, PREC) * (eG * scale)[:, None]
+            dk_c = _mm(tl.trans(dA), q_c, DT, PREC) + _mm(v_c, tl.trans(dS), DT, PREC) * eLG[:, None]
+            dS = dS * tl.exp(GL) + _mm(tl.trans(q_c * eG[:, None]), do_c, DT, PREC) * scale
+            dgam = tl.sum(q_c * dq_c - k_c * dk_c, axis=1)  # (BT,)
+            dg_c = tl.sum(dgam, axis=0) - tl.cumsum(dgam, axis=0) + dgam + carry
+            carry += tl.sum(dgam, axis=0)
+            tl.store(dg + i_v.to(tl.int64) * NVBTHG + row0 + t * H, dg_c, mask=mt)
+        else:
+            g_c = tl.load(g + (row0 * K + t[:, None] * (H * K) + rk[None, :]), mask=mt[:, None],
+                          other=0.0).to(tl.float32)
+            G = tl.cumsum(g_c, axis=0)
+            GL = tl.sum(g_c, axis=0)
+            eG = tl.exp(G)
+            eLG = tl.exp(GL[None, :] - G)
+            A = tl.zeros([BT, BT], dtype=tl.float32)
+            dq_c = tl.zeros([BT, K], dtype=tl.float32)
+            dk_c = tl.zeros([BT, K], dtype=tl.float32)
+            for s in tl.static_range(BT // BC):
+                qs, ks, fq, fk = _sub_factors(q_c, k_c, G, rt, s, BC, CLAMP)
+                A += _mm(qs, tl.trans(ks), DT, PREC)
+                dq_c += fq * _mm(dA, ks, DT, PREC)
+                dk_c += fk * _mm(tl.trans(dA), qs, DT, PREC)
+            A = tl.where(causal, A * scale, 0.0)
+            dv_c = _mm(tl.trans(A), do_c, DT, PREC) + _mm(k_c * eLG, dS, DT, PREC)
+            dq_c += _mm(do_c, tl.trans(S0), DT, PREC) * (eG * scale)
+            dk_c += _mm(v_c, tl.trans(dS), DT, PREC) * eLG
+            dS = dS * tl.exp(GL)[:, None] + _mm(tl.trans(q_c * eG), do_c, DT, PREC) * scale
+            dgam = q_c * dq_c - k_c * dk_c  # (BT, K)
+            dg_c = tl.sum(dgam, axis=0)[None, :] - tl.cumsum(dgam, axis=0) + dgam + carry[None, :]
+            carry += tl.sum(dgam, axis=0)
+            tl.store(dg + i_v.to(tl.int64) * NVBTHG + row0 * K + t[:, None] * (H * K) + rk[None, :], dg_c,
+                     mask=mt[:, None])
+        tl.store(p_dq + t[:, None] * (H * K) + rk[None, :], dq_c.to(dq.dtype.element_ty), mask=mt[:, None])
+        tl.store(p_dk + t[:, None] * (H * K) + rk[None, :], dk_c.to(dk.dtype.element_ty), mask=mt[:, None])
+        tl.store(p_dv + t[:, None] * (H * V) + rv[None, :], dv_c.to(dv.dtype.element_ty), mask=mt[:, None])
+    if HAS_H0:
+        tl.store(dh0 + p_s, dS)
+
+
+def _gate_mode(g, q):
+    if g is None:
+        return 0
+    if g.dim() == 3:
+        return 1
+    if g.shape != q.shape:
+        raise ValueError(f"g must be (B, T, H) or (B, T, H, K) = {tuple(q.shape)}, got {tuple(g.shape)}")
+    return 2
+
+
+class _GLAFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, g, scale, initial_state, output_final_state):
+        B, T, H, K = q.shape
+        V = v.shape[-1]
+        C.check_head_dims(K, V)
+        q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+        g = g.contiguous() if g is not None else None
+        gate = _gate_mode(g, q)
+        BT, BC = C.CHUNK, 16
+        NT = C.cdiv(T, BT)
+        BV = C.pick_bv(V, B * H)
+        NV = V // BV
+        need_grad = any(ctx.needs_input_grad)
+        dev = q.device
+        o = C.alloc((B, T, H, V), v.dtype, dev)
+        hs = C.alloc((B * H, NT, K, V), C.state_dtype(q.dtype), dev) if need_grad else o
+        store_ht = output_final_state or need_grad
+        ht = C.alloc((B, H, K, V), torch.float32, dev) if store_ht else o
+        h0 = initial_state.contiguous() if initial_state is not None else None
+        C.LAUNCHED['_gla_fwd_kernel'] = _gla_fwd_kernel[(NV, B * H)](
+            q, k, v, g if g is not None else q, h0 if h0 is not None else q, o, hs, ht, scale, T, NT,
+            H=H, K=K, V=V, BT=BT, BV=BV, BC=BC, GATE=gate, HAS_H0=h0 is not None, STORE_HS=need_grad,
+            STORE_HT=store_ht, DT=C.tl_dtype(q.dtype), PREC=C.dot_precision(q.dtype), CLAMP=CLAMP,
+            num_warps=C.num_warps_for(K, BV), num_stages=1,
+        )
+        if need_grad:
+            ctx.save_for_backward(q, k, v, g, hs, ht, h0)
+            ctx.meta = (scale, gate, BT, BC, BV, initial_state.dtype if initial_state is not None else None)
+        return o, (ht if output_final_state else None)
+
+    @staticmethod
+    def backward(ctx, do, dht):
+        q, k, v, g, hs, ht, h0 = ctx.saved_tensors
+        scale, gate, BT, BC, BV, h0_dtype = ctx.meta
+        B, T, H, K = q.shape
+        V = v.shape[-1]
+        NV = V // BV
+        dev = q.device
+        do = do.contiguous()
+        pdt = q.dtype if NV == 1 else torch.float32
+        dq = C.alloc((NV, B, T, H, K), pdt, dev)
+        dk = C.alloc((NV, B, T, H, K), pdt, dev)
+        dv = C.alloc((B, T, H, V), v.dtype, dev)
+        dg = C.alloc((NV,) + tuple(g.shape), torch.float32, dev) if g is not None else None
+        dh0 = C.alloc((B, H, K, V), torch.float32, dev) if h0 is not None else None
+        if dht is not None:
+            dht = dht.contiguous()
+        C.LAUNCHED['_gla_bwd_kernel'] = _gla_bwd_kernel[(NV, B * H)](
+            q, k, v, g if g is not None else q, hs, ht, do, dht if dht is not None else do,
+            dq, dk, dv, dg if dg is not None else dq, dh0 if dh0 is not None else dq, scale, T, hs.shape[1] if hs.dim() == 4 else C.cdiv(T, BT),
+            B * T * H * K, (g.numel() if g is not None else 0),
+            H=H, K=K, V=V, BT=BT, BV=BV, BC=BC, GATE=gate, HAS_H0=h0 is not None, HAS_DHT=dht is not None,
+            DT=C.tl_dtype(q.dtype), PREC=C.dot_precision(q.dtype), CLAMP=CLAMP,
+            num_warps=C.num_warps_for(K, BV), num_stages=1,
+        )
+        dq = C.finish_partial(dq, q.dtype)
+        dk = C.finish_partial(dk, k.dtype)
+        dg = C.finish_partial(dg, g.dtype) if g is not None else None
+        dh0 = dh0.to(h0_dtype) if dh0 is not None else None
+        return dq, dk, dv, dg, None, dh0, None
+
+
+def gla(q, k, v, g=None, *, scale=None, initial_state=None, output_final_state=False):
+    """Chunked GLA on CUDA (Triton). Shapes and semantics as kernels.gla_recurrent (docs/architecture.md)."""
+    if scale is None:
+        scale = q.shape[-1] ** -0.5
+    if q.shape[1] == 0:
+        raise ValueError("Triton gla needs T >= 1")
+    return _GLAFunction.apply(q, k, v, g, float(scale), initial_state, bool(output_final_state))

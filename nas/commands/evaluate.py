@@ -1,0 +1,54 @@
+"""`hybrid-nas evaluate LAYOUT`: train and score one layout (cached when already evaluated)."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from nas.cliutil import db_url, handle_errors, parse_sets
+from nas.errors import UsageError
+
+
+@handle_errors
+def evaluate(
+    layout: str = typer.Argument(..., help="Layout, e.g. '(gdn*3,attn)*3' (as `pareto` prints it)."),
+    budget: str = typer.Option("smoke", help="Proxy budget preset: smoke, quick, standard."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override a budget knob, e.g. --set lm_steps=50."),
+    device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+    seed: int = typer.Option(0, help="Seed of the proxy training."),
+    db: Optional[str] = typer.Option(None, help="SQLAlchemy URL where the result is stored and looked up."),
+    store_result: bool = typer.Option(True, "--store/--no-store", help="Record the evaluation in the database."),
+    fmt: str = typer.Option("table", "--format", help="table or json."),
+) -> None:
+    """Evaluate one layout: MQAR recall, validation perplexity, FLOPs, parameters and decode state."""
+    from nas.driver import check_device, evaluate_into
+    from proxies.budget import get_budget
+    from proxies.evaluate import evaluate as run_evaluate
+    from search_space.layout import Layout
+
+    if fmt not in ("table", "json"):
+        raise UsageError(f"unknown format {fmt!r}; valid: table, json")
+    lay = Layout.parse(layout)
+    check_device(device)
+    b = get_budget(budget, parse_sets(set_))
+    if store_result:
+        from storage import open_store
+
+        status, metrics, error, _ = evaluate_into(open_store(db_url(db)), layout=lay, budget=b, seed=seed,
+                                                  device=device, fidelity="default", study=None, trial_number=None)
+        if status == "failed":
+            typer.echo(f"error: evaluation of {lay} failed: {error}", err=True)
+            raise typer.Exit(1)
+    else:
+        metrics, status = run_evaluate(lay, b, device=device, seed=seed).to_dict(), "complete"
+    out = {"layout": lay.canonical(), "budget": b.name, "cached": status == "cached", **metrics}
+    if fmt == "json":
+        typer.echo(json.dumps(out, indent=2))
+        return
+    keys = ("layout", "budget", "recall", "perplexity", "bits_per_byte", "flops", "flops_context", "params",
+            "state_bytes", "wall_time_s", "device", "cached")
+    for k in keys:
+        v = out.get(k)
+        typer.echo(f"{k:14s} {v:.6g}" if isinstance(v, float) else f"{k:14s} {v}")

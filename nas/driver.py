@@ -1,0 +1,229 @@
+"""The local search loop: Optuna proposes, the proxy judges, the database remembers.
+
+Our tables are the record of truth. Optuna's tables share the database (so optuna-dashboard opens it), and a
+restarted search reconciles Optuna against our tables: trials a dead driver left RUNNING are failed, and the
+same command continues until `trials` trials of the study are finished.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from nas.errors import UsageError
+from nas.samplers import make_sampler
+from proxies.budget import Budget
+from search_space.layout import Layout
+from search_space.space import SearchSpace
+from storage import Store, proxy_key
+
+INTERRUPTED = "interrupted"
+
+
+@dataclass(kw_only=True)
+class SearchSettings:
+    study: str
+    space: SearchSpace
+    budget: Budget
+    objectives: list[dict[str, str]]
+    sampler: str = "tpe"
+    trials: int = 8
+    seed: int = 0
+    device: str = "cpu"
+    fidelity: str = "default"
+
+
+@dataclass
+class TrialOutcome:
+    trial: int
+    layout: str
+    status: str  # complete | failed | cached
+    values: list[float] | None = None
+    error: str | None = None
+    wall_time_s: float = 0.0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def proxy_settings(budget: Budget, fidelity: str = "default") -> dict[str, Any]:
+    """What makes two evaluations comparable (the cache key, with layout and seed)."""
+    return {"budget": budget.to_dict(), "fidelity": fidelity}
+
+
+def failure_reason(exc: BaseException) -> str:
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return "out of GPU memory: " + str(exc).splitlines()[0]
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
+
+
+def evaluate_into(store: Store, *, layout: Layout, budget: Budget, seed: int, device: str, fidelity: str,
+                  study: str | None, trial_number: int | None) -> tuple[str, dict[str, Any], str | None, float]:
+    """Evaluate `layout` (or reuse a cached evaluation under the same proxy settings) and record it.
+
+    Returns (status, metrics, error, wall_time_s); status is complete, cached or failed.
+    """
+    from proxies.evaluate import evaluate
+
+    settings = proxy_settings(budget, fidelity)
+    key = proxy_key(settings)
+    canonical = layout.canonical()
+    hit = store.lookup(layout=canonical, proxy_key=key, seed=seed, fidelity=fidelity)
+    if hit is not None:
+        if study is not None and hit.study != study:
+            eid = _start(store, layout, key, settings, seed, fidelity, study, trial_number, hit.device or device)
+            store.finish_evaluation(eid, metrics={**hit.metrics, "cached_from": hit.id}, wall_time_s=0.0)
+        return "cached", dict(hit.metrics), None, 0.0
+    eid = _start(store, layout, key, settings, seed, fidelity, study, trial_number, device)
+    t0 = time.perf_counter()
+    try:
+        m = evaluate(layout, budget, device=device, seed=seed)
+    except KeyboardInterrupt:
+        store.fail_evaluation(eid, error="interrupted", wall_time_s=time.perf_counter() - t0)
+        raise
+    except Exception as exc:  # a failed trial is recorded and the search goes on
+        reason = failure_reason(exc)
+        wall = time.perf_counter() - t0
+        store.fail_evaluation(eid, error=reason, wall_time_s=wall)
+        _free_cuda()
+        return "failed", {}, reason, wall
+    metrics = m.to_dict()
+    store.finish_evaluation(eid, metrics=metrics, wall_time_s=m.wall_time_s)
+    return "complete", metrics, None, m.wall_time_s
+
+
+def _start(store, layout, key, settings, seed, fidelity, study, trial_number, device) -> int:
+    return store.start_evaluation(
+        study=study, layout=layout.canonical(), n_layers=layout.n_layers, n_attention=layout.n_attention,
+        proxy_key=key, proxy=settings, seed=seed, fidelity=fidelity, trial_number=trial_number, device=device,
+    )
+
+
+def _free_cuda() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def objective_values(metrics: dict[str, Any], objectives: list[dict[str, str]]) -> list[float] | None:
+    values = []
+    for o in objectives:
+        v = metrics.get(o["metric"])
+        if not isinstance(v, (int, float)) or math.isnan(float(v)):
+            return None
+        values.append(float(v))
+    return values
+
+
+class LocalSearch:
+    """One study: open (or resume) it in our tables and in Optuna's, then run trials one after another."""
+
+    def __init__(self, store: Store, settings: SearchSettings, url: str) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.store, self.s = store, settings
+        self.record = store.create_or_resume_study(
+            settings.study, space=settings.space.to_dict(), proxy=proxy_settings(settings.budget, settings.fidelity),
+            objectives=settings.objectives,
+        )
+        self.reconciled = store.reconcile(settings.study)
+        self.grid = None
+        if settings.sampler == "grid":
+            self.grid = [layout.canonical() for layout in settings.space.grid()]
+        sampler = make_sampler(settings.sampler, settings.seed)
+        self.optuna_storage = optuna.storages.RDBStorage(url)
+        self.study = optuna.create_study(
+            study_name=settings.study, storage=self.optuna_storage, sampler=sampler, load_if_exists=True,
+            directions=[o["direction"] for o in settings.objectives],
+        )
+        self._fail_stale_optuna_trials()
+
+    def _fail_stale_optuna_trials(self) -> None:
+        from optuna.trial import TrialState
+
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            self.optuna_storage.set_trial_user_attr(t._trial_id, "fail_reason", INTERRUPTED)
+            self.optuna_storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+
+    def finished_trials(self) -> int:
+        """Trials that count toward the target: interrupted ones are run again, so they do not."""
+        return len(self._finished())
+
+    def _finished(self) -> list[Any]:
+        from optuna.trial import TrialState
+
+        done = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))
+        return [t for t in done if t.user_attrs.get("fail_reason") != INTERRUPTED]
+
+    def target_trials(self) -> int:
+        if self.grid is not None:
+            return min(self.s.trials, len(self.grid))
+        return self.s.trials
+
+    def _enqueue_next_grid_point(self) -> None:
+        """Queue the first grid layout (in the grid's order) that no finished or queued trial has taken."""
+        from optuna.trial import TrialState
+
+        waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        taken = {t.params.get("layout") or t.user_attrs.get("layout") for t in self._finished() + waiting}
+        for layout in self.grid or []:
+            if layout not in taken:
+                self.study.enqueue_trial({"layout": layout}, skip_if_exists=True)
+                return
+
+    def propose(self, trial: Any) -> Layout:
+        if self.grid is not None:
+            return Layout.parse(trial.suggest_categorical("layout", self.grid))
+        return self.s.space.suggest(trial)
+
+    def run(self, on_trial: Callable[[TrialOutcome, int, int], None] | None = None) -> list[TrialOutcome]:
+        from optuna.trial import TrialState
+
+        outcomes = []
+        target = self.target_trials()
+        while self.finished_trials() < target:
+            if self.grid is not None:
+                self._enqueue_next_grid_point()
+            trial = self.study.ask()
+            try:
+                layout = self.propose(trial)
+                trial.set_user_attr("layout", layout.canonical())
+                status, metrics, error, wall = evaluate_into(
+                    self.store, layout=layout, budget=self.s.budget, seed=self.s.seed, device=self.s.device,
+                    fidelity=self.s.fidelity, study=self.s.study, trial_number=trial.number,
+                )
+            except KeyboardInterrupt:
+                trial.set_user_attr("fail_reason", INTERRUPTED)
+                self.study.tell(trial, state=TrialState.FAIL)
+                raise
+            values = objective_values(metrics, self.s.objectives) if status != "failed" else None
+            if values is None:
+                error = error or "an objective was missing or NaN"
+                trial.set_user_attr("fail_reason", error)
+                self.study.tell(trial, state=TrialState.FAIL)
+                outcome = TrialOutcome(trial.number, layout.canonical(), "failed", None, error, wall)
+            else:
+                self.study.tell(trial, values)
+                outcome = TrialOutcome(trial.number, layout.canonical(), status, values, None, wall, metrics)
+            self.store.update_pareto(self.s.study)
+            outcomes.append(outcome)
+            if on_trial is not None:
+                on_trial(outcome, self.finished_trials(), target)
+        return outcomes
+
+
+def check_device(device: str) -> str:
+    import torch
+
+    if device == "cpu":
+        return device
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {device}: no CUDA device is visible here; use --device cpu")
+        return device
+    raise UsageError(f"unknown device {device!r}; valid: cpu, cuda, cuda:N")

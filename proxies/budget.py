@@ -1,0 +1,122 @@
+"""Budget presets for proxy training: `smoke` (CPU, seconds), `quick` (one GPU, about a minute), `standard`.
+
+Every knob is overridable (`Budget.with_overrides({"d_model": 256})`, or `--set d_model=256` on the CLI).
+A budget serialises to a dict that, with the seed, keys the evaluation cache in the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+
+class BudgetError(ValueError):
+    """Unknown preset or bad override."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Budget:
+    name: str
+    n_layers: int  # default depth for a search at this budget
+    d_model: int
+    n_heads: int
+    chunk_size: int = 64
+    window: int = 64  # sliding-window attention
+    # recall: MQAR
+    mqar_vocab: int = 256
+    mqar_seq_len: int = 64
+    mqar_kv_pairs: int = 4
+    mqar_train_examples: int = 10_000
+    mqar_test_examples: int = 500
+    mqar_steps: int = 100
+    mqar_batch: int = 32
+    mqar_lr: float = 3e-3
+    # language modelling
+    corpus: str = "shakespeare"
+    lm_seq_len: int = 128
+    lm_steps: int = 100
+    lm_batch: int = 16
+    lm_lr: float = 3e-3
+    lm_eval_tokens: int = 32_768
+    # cost accounting
+    flops_context: int = 2048
+    precision: str = "bf16"  # bf16 autocast on CUDA; CPU always trains in fp32
+    weight_decay: float = 0.1
+    warmup_frac: float = 0.1
+    impl: str = "auto"  # kernels implementation for the linear mixers
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.type in ("int", "float") and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
+                raise BudgetError(f"budget field {f.name} must be a non-negative number, got {v!r}")
+        if self.d_model % self.n_heads:
+            raise BudgetError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if self.precision not in ("bf16", "fp32"):
+            raise BudgetError(f"precision must be bf16 or fp32, got {self.precision!r}")
+        if self.impl not in ("auto", "chunk", "recurrent", "triton"):
+            raise BudgetError(f"impl must be auto, chunk, recurrent or triton, got {self.impl!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Budget":
+        return cls(**d)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "Budget":
+        types = {f.name: f.type for f in fields(self)}
+        kw: dict[str, Any] = {}
+        for key, value in overrides.items():
+            if key not in types:
+                raise BudgetError(f"unknown budget field {key!r}; valid: {', '.join(sorted(types))}")
+            kw[key] = _coerce(key, value, types[key])
+        return replace(self, **kw)
+
+
+def _coerce(key: str, value: Any, typ: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        if typ == "int":
+            return int(float(value)) if "e" in value.lower() else int(value)
+        if typ == "float":
+            return float(value)
+    except ValueError:
+        raise BudgetError(f"budget field {key} needs a {typ}, got {value!r}") from None
+    return value
+
+
+PRESETS: dict[str, Budget] = {
+    # CPU, seconds per layout: enough steps to move the metrics, for tests and the README's first command.
+    "smoke": Budget(
+        name="smoke", n_layers=4, d_model=32, n_heads=2, chunk_size=16, window=16,
+        mqar_vocab=32, mqar_seq_len=24, mqar_kv_pairs=4, mqar_train_examples=2_000, mqar_test_examples=200,
+        mqar_steps=60, mqar_batch=32, mqar_lr=5e-3,
+        lm_seq_len=64, lm_steps=30, lm_batch=16, lm_lr=1e-2, lm_eval_tokens=8_192,
+        flops_context=2048, precision="fp32",
+    ),
+    # One GPU, about a minute per 12-layer layout.
+    "quick": Budget(
+        name="quick", n_layers=12, d_model=128, n_heads=2, chunk_size=64, window=64,
+        mqar_vocab=2048, mqar_seq_len=256, mqar_kv_pairs=32, mqar_train_examples=100_000,
+        mqar_test_examples=2_000, mqar_steps=1_500, mqar_batch=64, mqar_lr=1e-3,
+        lm_seq_len=512, lm_steps=1_000, lm_batch=32, lm_lr=2e-3, lm_eval_tokens=262_144,
+        flops_context=4096,
+    ),
+    # One GPU, several minutes per layout: closer to the published grids.
+    "standard": Budget(
+        name="standard", n_layers=24, d_model=256, n_heads=4, chunk_size=64, window=256,
+        mqar_vocab=8192, mqar_seq_len=512, mqar_kv_pairs=64, mqar_train_examples=250_000,
+        mqar_test_examples=3_000, mqar_steps=6_000, mqar_batch=64, mqar_lr=1e-3,
+        lm_seq_len=1024, lm_steps=4_000, lm_batch=32, lm_lr=1e-3, lm_eval_tokens=1_048_576,
+        flops_context=8192,
+    ),
+}
+
+
+def get_budget(name: str, overrides: dict[str, Any] | None = None) -> Budget:
+    if name not in PRESETS:
+        raise BudgetError(f"unknown budget {name!r}; valid: {', '.join(PRESETS)}")
+    b = PRESETS[name]
+    return b.with_overrides(overrides) if overrides else b

@@ -1,0 +1,49 @@
+"""The language-modelling proxy's data: a corpus prepared once per process, batches and validation windows."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from proxies.tasks.corpus import load_corpus
+from proxies.tasks.lm import ByteTokenizer, bits_per_byte, perplexity_from_loss
+
+
+@dataclass(frozen=True)
+class LMCorpus:
+    name: str
+    tokens: torch.Tensor  # (n,) uint8 byte tokens of the whole corpus
+    vocab_size: int = 256
+    tokenizer: str = ByteTokenizer.name
+
+    def perplexity(self, loss: float) -> float:
+        return perplexity_from_loss(loss)
+
+    def bits_per_byte(self, loss: float) -> float:
+        return bits_per_byte(loss)
+
+
+@functools.lru_cache(maxsize=4)
+def prepare_lm(corpus: str) -> LMCorpus:
+    return LMCorpus(corpus, ByteTokenizer().encode(load_corpus(corpus)))
+
+
+@functools.lru_cache(maxsize=8)
+def _split(corpus: LMCorpus, seq_len: int):
+    from proxies.tasks.lm import LMData
+
+    return LMData(corpus.tokens, seq_len=seq_len)
+
+
+def lm_train_batches(corpus: LMCorpus, batch: int, seq_len: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    gen = torch.Generator().manual_seed(seed)
+    for w in _split(corpus, seq_len).train_batches(batch, gen):
+        yield w[:, :-1], w[:, 1:]
+
+
+def lm_eval_batches(corpus: LMCorpus, batch: int, seq_len: int, max_tokens: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    for w in _split(corpus, seq_len).val_batches(batch, max_windows=max(1, max_tokens // seq_len)):
+        yield w[:, :-1], w[:, 1:]

@@ -1,0 +1,28 @@
+"""What one proxy evaluation reports."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(kw_only=True)
+class Metrics:
+    recall: float  # MQAR accuracy on held-out examples, value tokens only
+    perplexity: float  # validation perplexity on held-out text (per token of `tokenizer`)
+    bits_per_byte: float
+    flops: float  # forward FLOPs per token at `flops_context` (fvcore with our handles)
+    params: int  # parameters of the language-model proxy
+    state_bytes: int  # decode-state bytes at `flops_context` (bf16)
+    flops_context: int
+    mqar_loss: float
+    lm_loss: float
+    wall_time_s: float
+    device: str
+    tokenizer: str = "bytes-utf8"
+    corpus: str = ""
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,101 @@
+"""The hybrid language model: embedding, N blocks (norm, mixer, residual, norm, gated MLP, residual), norm, head.
+
+Small enough to read in one sitting. The layout names each block's mixer; all mixers share one MixerConfig
+(with their layer index filled in). Input and output embeddings are tied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from proxies import registry
+from proxies.mixers.base import Mixer, MixerConfig, linear_flops
+from search_space.layout import Layout
+
+
+def mlp_hidden(d_model: int, multiple: int = 16) -> int:
+    """SwiGLU hidden width ~ 8/3 d, rounded up to a multiple (as in LLaMA)."""
+    h = int(8 * d_model / 3)
+    return (h + multiple - 1) // multiple * multiple
+
+
+class GatedMLP(nn.Module):
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        self.hidden = mlp_hidden(d_model)
+        self.up = nn.Linear(d_model, 2 * self.hidden, bias=False)
+        self.down = nn.Linear(self.hidden, d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.up(x).chunk(2, dim=-1)
+        return self.down(F.silu(a) * b)
+
+    def flops_per_token(self) -> int:
+        d = self.up.in_features
+        return linear_flops(d, 2 * self.hidden) + linear_flops(self.hidden, d)
+
+
+class Block(nn.Module):
+    def __init__(self, mixer: Mixer, d_model: int) -> None:
+        super().__init__()
+        self.norm1 = nn.RMSNorm(d_model, eps=1e-6)
+        self.mixer = mixer
+        self.norm2 = nn.RMSNorm(d_model, eps=1e-6)
+        self.mlp = GatedMLP(d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.mixer(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class HybridLM(nn.Module):
+    def __init__(self, layout: Layout, vocab_size: int, mixer_cfg: MixerConfig) -> None:
+        super().__init__()
+        self.layout = layout
+        self.vocab_size = vocab_size
+        d = mixer_cfg.d_model
+        self.embed = nn.Embedding(vocab_size, d)
+        blocks = []
+        for i, name in enumerate(layout.layers):
+            cfg = replace(mixer_cfg, layer_idx=i, n_layers=layout.n_layers)
+            blocks.append(Block(registry.get(name).cls(cfg), d))
+        self.blocks = nn.ModuleList(blocks)
+        self.norm = nn.RMSNorm(d, eps=1e-6)
+        self.head = nn.Linear(d, vocab_size, bias=False)
+        self.head.weight = self.embed.weight
+        self.apply(_init)
+        for block in self.blocks:
+            block.mixer.post_init()  # mixers with special initialisation (decay ranges, biases) redo it
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.embed(tokens)  # (B, T, d)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.norm(x))  # (B, T, vocab)
+
+    # -- accounting -----------------------------------------------------------------------------
+    def num_params(self, non_embedding: bool = False) -> int:
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.embed.weight.numel() if non_embedding else n
+
+    def flops_per_token(self, context_len: int) -> float:
+        """Analytic forward FLOPs per token at `context_len` (mixers + MLPs + head; 2 per multiply-add)."""
+        total = sum(b.mixer.flops_per_token(context_len) + b.mlp.flops_per_token() for b in self.blocks)
+        return total + linear_flops(self.head.in_features, self.vocab_size)
+
+    def state_bytes(self, context_len: int, dtype_bytes: int = 2) -> int:
+        """Decode-state bytes at `context_len`: KV caches plus recurrent and convolution states."""
+        return sum(b.mixer.state_bytes(context_len, dtype_bytes) for b in self.blocks)
+
+
+def _init(m: nn.Module) -> None:
+    if isinstance(m, nn.Linear):
+        nn.init.normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.Embedding):
+        nn.init.normal_(m.weight, std=0.02)

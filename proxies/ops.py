@@ -1,0 +1,121 @@
+"""The token-mixing cores the mixers call, routed through `torch.library` custom ops while FLOPs are counted.
+
+In normal use each function calls `kernels` (or SDPA) directly. Inside `counting_flops()` it calls a custom op
+`hybrid_nas::<name>` instead, so fvcore's tracer sees one node with the core's shapes and hyper-parameters and
+`proxies.flops` can count it with the analytic formula.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Iterator, Optional
+
+import torch
+import torch.nn.functional as F
+
+import kernels
+
+_state = threading.local()
+
+
+@contextlib.contextmanager
+def counting_flops() -> Iterator[None]:
+    prev = getattr(_state, "counting", False)
+    _state.counting = True
+    try:
+        yield
+    finally:
+        _state.counting = prev
+
+
+def is_counting() -> bool:
+    return getattr(_state, "counting", False)
+
+
+# -- the cores ----------------------------------------------------------------------------------
+def gla(q, k, v, g=None, *, scale: float | None = None, impl: str = "auto"):
+    """Gated linear attention, `(B, T, H, K)` x2, `(B, T, H, V)`, log-gate per channel or per head."""
+    if is_counting():
+        return _gla_op(q, k, v, g, -1.0 if scale is None else scale)
+    return kernels.gla(q, k, v, g, scale=scale, impl=impl)[0]
+
+
+def delta_rule(q, k, v, beta, g=None, *, scale: float | None = None, impl: str = "auto"):
+    """(Gated) delta rule; q and k must be L2-normalised by the caller."""
+    if is_counting():
+        return _delta_op(q, k, v, beta, g, -1.0 if scale is None else scale)
+    return kernels.delta_rule(q, k, v, beta, g, scale=scale, impl=impl)[0]
+
+
+def causal_attention(q, k, v, window: int | None = None, *, impl: str = "auto"):
+    """Softmax attention on `(B, T, H, D)` inputs, causal, optionally limited to the last `window` keys.
+
+    `impl="recurrent"` runs the plain reference (one query at a time, explicit softmax)."""
+    if impl == "recurrent" and not is_counting():
+        return attention_reference(q, k, v, window)
+    if window is not None and window < q.shape[1]:
+        if is_counting():
+            return _window_op(q, k, v, window)
+        return _window_attention(q, k, v, window)
+    o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True)
+    return o.transpose(1, 2)
+
+
+def attention_reference(q, k, v, window: int | None = None):
+    """Ground truth for (windowed) causal softmax attention: each query against its visible keys, in float64-safe ops."""
+    B, T, H, D = q.shape
+    scale = D**-0.5
+    outs = []
+    for t in range(T):
+        lo = 0 if window is None else max(0, t - window + 1)
+        s = torch.einsum("bhd,bshd->bhs", q[:, t].float() if q.dtype != torch.float64 else q[:, t],
+                         k[:, lo : t + 1].to(q[:, t].float().dtype if q.dtype != torch.float64 else q.dtype)) * scale
+        p = torch.softmax(s, dim=-1)
+        vv = v[:, lo : t + 1].to(p.dtype)
+        outs.append(torch.einsum("bhs,bshd->bhd", p, vv))
+    return torch.stack(outs, dim=1).to(v.dtype)
+
+
+def _window_attention(q, k, v, window: int):
+    T = q.shape[1]
+    i = torch.arange(T, device=q.device)
+    mask = (i[None, :] <= i[:, None]) & (i[:, None] - i[None, :] < window)  # (T, T) query x key
+    o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask)
+    return o.transpose(1, 2)
+
+
+def _scale(scale: float) -> float | None:
+    return None if scale < 0 else scale
+
+
+# -- custom ops, used only while counting -------------------------------------------------------
+@torch.library.custom_op("hybrid_nas::gla", mutates_args=())
+def _gla_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: Optional[torch.Tensor], scale: float) -> torch.Tensor:
+    return kernels.gla(q, k, v, g, scale=_scale(scale), impl="chunk")[0]
+
+
+@_gla_op.register_fake
+def _(q, k, v, g, scale):
+    return v.new_empty(v.shape)
+
+
+@torch.library.custom_op("hybrid_nas::delta_rule", mutates_args=())
+def _delta_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, g: Optional[torch.Tensor],
+              scale: float) -> torch.Tensor:
+    return kernels.delta_rule(q, k, v, beta, g, scale=_scale(scale), impl="chunk")[0]
+
+
+@_delta_op.register_fake
+def _(q, k, v, beta, g, scale):
+    return v.new_empty(v.shape)
+
+
+@torch.library.custom_op("hybrid_nas::window_attention", mutates_args=())
+def _window_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int) -> torch.Tensor:
+    return _window_attention(q, k, v, window)
+
+
+@_window_op.register_fake
+def _(q, k, v, window):
+    return v.new_empty(v.shape)

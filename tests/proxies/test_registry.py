@@ -1,0 +1,77 @@
+"""Registry-wide tests: every registered mixer is covered the moment it is registered."""
+
+import sys
+from dataclasses import replace
+
+import pytest
+import torch
+
+from proxies import registry
+from proxies.flops import count_flops
+from proxies.mixers.base import MixerConfig
+from search_space.names import ALL_MIXERS
+
+MIXERS = sorted(registry.load_all())
+
+
+def test_registry_matches_search_space_names():
+    assert sorted(registry.load_all()) == sorted(ALL_MIXERS)
+
+
+def _pair(name, **kw):
+    cfg = MixerConfig(d_model=32, n_heads=2, chunk_size=16, window=5, conv_size=4, impl="chunk", **kw)
+    torch.manual_seed(0)
+    fast = registry.get(name).cls(cfg).double()
+    ref = registry.get(name).cls(replace(cfg, impl="recurrent")).double()
+    ref.load_state_dict(fast.state_dict())
+    return fast, ref
+
+
+@pytest.mark.parametrize("name", MIXERS)
+@pytest.mark.parametrize("T", [1, 7, 33])
+def test_chunked_matches_recurrent_outputs_and_grads(name, T):
+    fast, ref = _pair(name)
+    x = torch.randn(2, T, 32, dtype=torch.float64, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_(True)
+    y, y_ref = fast(x), ref(x2)
+    assert y.shape == x.shape
+    torch.testing.assert_close(y, y_ref, rtol=1e-7, atol=1e-9)
+    w = torch.randn_like(y)
+    (y * w).sum().backward()
+    (y_ref * w).sum().backward()
+    torch.testing.assert_close(x.grad, x2.grad, rtol=1e-7, atol=1e-9)
+    for (n, p), (_, p_ref) in zip(fast.named_parameters(), ref.named_parameters()):
+        assert p.grad is not None, f"{name}.{n} got no gradient"
+        torch.testing.assert_close(p.grad, p_ref.grad, rtol=1e-6, atol=1e-8, msg=f"{name}.{n}")
+
+
+@pytest.mark.parametrize("name", MIXERS)
+@pytest.mark.parametrize("T", [16, 40])
+def test_fvcore_flops_equal_formula(name, T):
+    fast, _ = _pair(name)
+    fast = fast.float()
+    counted = count_flops(fast, torch.randn(1, T, 32)) / T
+    assert counted == pytest.approx(fast.flops_per_token(T), rel=1e-9)
+
+
+@pytest.mark.parametrize("name", MIXERS)
+def test_state_bytes_and_params(name):
+    m, _ = _pair(name)
+    assert m.num_params() == sum(p.numel() for p in m.parameters()) > 0
+    small, large = m.state_bytes(16), m.state_bytes(4096)
+    assert 0 < small <= large
+    if name == "attn":
+        assert large == 256 * small  # the KV cache grows with the context
+    elif name == "swa":
+        assert m.state_bytes(4096) == m.state_bytes(5)  # a window of 5 keys, however long the context
+    else:
+        assert small == large  # fixed recurrent state
+    assert m.state_bytes(16, dtype_bytes=4) == 2 * small
+
+
+@pytest.mark.parametrize("name", MIXERS)
+def test_spec_is_documented(name):
+    spec = registry.get(name)
+    assert spec.paper and spec.flops_formula and spec.state_formula
+    assert spec.cls.name == name
+    assert "arXiv" in (sys.modules[spec.cls.__module__].__doc__ or ""), "the mixer file names its paper"
