@@ -95,7 +95,8 @@ def _time_fwd_bwd(fn, ins, rep_ms=200):
 
 
 def bench_kernels(shapes=None, dtype=None, json=False, ops=("gla_scalar", "gla_channel", "delta_gated", "delta"),
-                  impls=("triton", "torch_chunk", "fla"), torch_chunk_max_tokens=1 << 16, rep_ms=200):
+                  impls=("triton", "torch_chunk", "fla"), torch_chunk_max_tokens=1 << 16, rep_ms=200, sdpa=True,
+                  verbose=False):
     """Time forward+backward (ms, median) for each (shape, op, impl) and for causal SDPA; returns rows."""
     import torch
 
@@ -106,11 +107,14 @@ def bench_kernels(shapes=None, dtype=None, json=False, ops=("gla_scalar", "gla_c
     for B, T, H, D in shapes:
         base = {"B": B, "T": T, "H": H, "D": D, "dtype": str(dtype).replace("torch.", "")}
         # SDPA causal attention, (B, H, T, D)
-        q, k, v = (torch.randn(B, H, T, D, device="cuda", dtype=dtype, requires_grad=True) for _ in range(3))
-        sdpa = lambda x: torch.nn.functional.scaled_dot_product_attention(x["q"], x["k"], x["v"], is_causal=True)  # noqa: E731
-        rows.append({"op": "attn", "impl": "sdpa", **base,
-                     "ms_fwd_bwd": _time_fwd_bwd(sdpa, {"q": q, "k": k, "v": v}, rep_ms), "note": ""})
-        del q, k, v
+        if sdpa:
+            q, k, v = (torch.randn(B, H, T, D, device="cuda", dtype=dtype, requires_grad=True) for _ in range(3))
+            f = lambda x: torch.nn.functional.scaled_dot_product_attention(x["q"], x["k"], x["v"], is_causal=True)  # noqa: E731
+            rows.append({"op": "attn", "impl": "sdpa", **base,
+                         "ms_fwd_bwd": _time_fwd_bwd(f, {"q": q, "k": k, "v": v}, rep_ms), "note": ""})
+            del q, k, v
+            if verbose:
+                print(format_table(rows[-1:]).splitlines()[-1], flush=True)
         for op in ops:
             for impl in impls:
                 fn = _fns(op, impl, fla)
@@ -132,6 +136,8 @@ def bench_kernels(shapes=None, dtype=None, json=False, ops=("gla_scalar", "gla_c
                             except Exception as e2:  # noqa: BLE001
                                 row["note"] += f" / forced: {type(e2).__name__}"
                 rows.append(row)
+                if verbose:
+                    print(format_table([row]).splitlines()[-1], flush=True)
     if json:
         return _json.dumps(rows)
     return rows

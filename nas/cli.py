@@ -26,7 +26,8 @@ def _register_optional() -> None:
     import importlib
 
     for mod, names in (("nas.commands.mixers", ("mixers",)), ("nas.commands.bench", ("bench",)),
-                       ("nas.commands.cluster", ("submit", "jobs")), ("nas.commands.calibrate", ("calibrate",))):
+                       ("nas.commands.cluster", ("submit", "jobs")), ("nas.commands.calibrate", ("calibrate",)),
+                       ("nas.commands.grid", ("grid",))):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:

@@ -33,6 +33,7 @@ class SearchSettings:
     seed: int = 0
     device: str = "cpu"
     fidelity: str = "default"
+    seeds: int = 1  # evaluate each layout with seed, seed+1, ...; the objectives are the seed means
 
 
 @dataclass
@@ -46,9 +47,16 @@ class TrialOutcome:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
+SUITE_KNOBS = ("recall_suite", "recall_ladder", "recall_tasks", "recall_noise", "recall_steps")
+
+
 def proxy_settings(budget: Budget, fidelity: str = "default") -> dict[str, Any]:
     """What makes two evaluations comparable (the cache key, with layout and seed)."""
-    return {"budget": budget.to_dict(), "fidelity": fidelity}
+    d = budget.to_dict()
+    if d.get("recall_suite", "mqar") == "mqar":  # the suite's knobs change nothing then: keep the older keys
+        for k in SUITE_KNOBS:
+            d.pop(k, None)
+    return {"budget": d, "fidelity": fidelity}
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -74,8 +82,7 @@ def evaluate_into(store: Store, *, layout: Layout, budget: Budget, seed: int, de
     hit = store.lookup(layout=canonical, proxy_key=key, seed=seed, fidelity=fidelity)
     if hit is not None:
         if study is not None and hit.study != study:
-            eid = _start(store, layout, key, settings, seed, fidelity, study, trial_number, hit.device or device)
-            store.finish_evaluation(eid, metrics={**hit.metrics, "cached_from": hit.id}, wall_time_s=0.0)
+            store.copy_evaluation(hit.id, study=study, trial_number=trial_number)
         return "cached", dict(hit.metrics), None, 0.0
     eid = _start(store, layout, key, settings, seed, fidelity, study, trial_number, device)
     t0 = time.perf_counter()
@@ -91,6 +98,7 @@ def evaluate_into(store: Store, *, layout: Layout, budget: Budget, seed: int, de
         _free_cuda()
         return "failed", {}, reason, wall
     metrics = m.to_dict()
+    metrics.update(m.extra.get("recall_tasks", {}))  # per-task recall scores as metrics of their own
     store.finish_evaluation(eid, metrics=metrics, wall_time_s=m.wall_time_s)
     return "complete", metrics, None, m.wall_time_s
 
@@ -122,7 +130,7 @@ def objective_values(metrics: dict[str, Any], objectives: list[dict[str, str]]) 
 class LocalSearch:
     """One study: open (or resume) it in our tables and in Optuna's, then run trials one after another."""
 
-    def __init__(self, store: Store, settings: SearchSettings, url: str) -> None:
+    def __init__(self, store: Store, settings: SearchSettings) -> None:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -136,7 +144,7 @@ class LocalSearch:
         if settings.sampler == "grid":
             self.grid = [layout.canonical() for layout in settings.space.grid()]
         sampler = make_sampler(settings.sampler, settings.seed)
-        self.optuna_storage = optuna.storages.RDBStorage(url)
+        self.optuna_storage = optuna.storages.RDBStorage(store.sqlalchemy_url)
         self.study = optuna.create_study(
             study_name=settings.study, storage=self.optuna_storage, sampler=sampler, load_if_exists=True,
             directions=[o["direction"] for o in settings.objectives],
@@ -181,6 +189,30 @@ class LocalSearch:
             return Layout.parse(trial.suggest_categorical("layout", self.grid))
         return self.s.space.suggest(trial)
 
+    def _evaluate_seeds(self, layout: Layout, trial_number: int) -> tuple[str, dict[str, Any], str | None, float]:
+        """Evaluate with seed, seed+1, ... (each run stored); the metrics are the seed means."""
+        runs, total, statuses = [], 0.0, []
+        for k in range(max(1, self.s.seeds)):
+            status, metrics, error, wall = evaluate_into(
+                self.store, layout=layout, budget=self.s.budget, seed=self.s.seed + k, device=self.s.device,
+                fidelity=self.s.fidelity, study=self.s.study, trial_number=trial_number,
+            )
+            total += wall
+            if status == "failed":
+                return status, {}, error, total
+            runs.append(metrics)
+            statuses.append(status)
+        if len(runs) == 1:
+            return statuses[0], runs[0], None, total
+        merged = dict(runs[0])
+        for key, v in runs[0].items():
+            vals = [r.get(key) for r in runs]
+            if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
+                merged[key] = sum(vals) / len(vals)
+        merged["seeds"] = len(runs)
+        status = "cached" if all(st == "cached" for st in statuses) else "complete"
+        return status, merged, None, total
+
     def run(self, on_trial: Callable[[TrialOutcome, int, int], None] | None = None) -> list[TrialOutcome]:
         from optuna.trial import TrialState
 
@@ -193,10 +225,7 @@ class LocalSearch:
             try:
                 layout = self.propose(trial)
                 trial.set_user_attr("layout", layout.canonical())
-                status, metrics, error, wall = evaluate_into(
-                    self.store, layout=layout, budget=self.s.budget, seed=self.s.seed, device=self.s.device,
-                    fidelity=self.s.fidelity, study=self.s.study, trial_number=trial.number,
-                )
+                status, metrics, error, wall = self._evaluate_seeds(layout, trial.number)
             except KeyboardInterrupt:
                 trial.set_user_attr("fail_reason", INTERRUPTED)
                 self.study.tell(trial, state=TrialState.FAIL)

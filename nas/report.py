@@ -66,6 +66,79 @@ def _table(rows: list[dict[str, Any]]) -> str:
 def print_front(store: Any, study: str, fmt: str) -> None:
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+    record = store.get_study(study)
+    done = store.evaluations(study, status="complete")
+    if _several_runs(done):  # several fidelity levels or seeds: one front per level, over seed means
+        typer.echo(render_levels(aggregate_rows(done, record.objectives), fmt))
+        return
     front = store.pareto(study)
     rows = sorted((row_of(e) for e in front), key=lambda r: (-(r["recall"] or 0), r["perplexity"] or 0))
     typer.echo(render(rows, fmt))
+
+
+# -- several fidelity levels and seeds ---------------------------------------------------------------------
+AGGREGATED = ("recall", "perplexity", "bits_per_byte", "flops", "params", "state_bytes")
+
+
+def _several_runs(evaluations: list[Any]) -> bool:
+    levels = {e.fidelity for e in evaluations}
+    runs = {(e.fidelity, e.layout, e.seed) for e in evaluations}
+    return len(levels) > 1 or len(runs) > len({(e.fidelity, e.layout) for e in evaluations})
+
+
+def aggregate_rows(evaluations: list[Any], objectives: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """One row per (level, layout): the seed mean of each metric, its across-seed std (`<metric>_std`), the
+    seeds, and `front` (on the level's Pareto front of the seed means under the study's objectives)."""
+    from nas.calibrate import Results
+    from nas.cascade import front, objective_points
+
+    metrics = list(dict.fromkeys([*AGGREGATED, *(o["metric"] for o in objectives)]))
+    res = Results.from_evaluations(evaluations, metrics)
+    names = [o["metric"] for o in objectives]
+    directions = [o["direction"] for o in objectives]
+    rows = []
+    for level in res.levels:
+        on_front = set(front(objective_points(res, level, names), directions))
+        stds = {m: res.stds(level, m) for m in metrics}
+        means = {m: res.means(level, m) for m in metrics}
+        for layout in res.layouts(level):
+            row: dict[str, Any] = {"layout": layout, "fidelity": level, "seeds": len(res.values[level][layout]),
+                                   "front": layout in on_front}
+            for m in metrics:
+                row[m] = means[m].get(layout)
+                row[f"{m}_std"] = stds[m].get(layout)
+            for m in ("params", "state_bytes"):
+                row[m] = _int(row[m])
+            costs = res.costs[level][layout].values()
+            row["wall_time_s"] = sum(costs) / len(costs)
+            rows.append(row)
+    return rows
+
+
+def render_levels(rows: list[dict[str, Any]], fmt: str, only_front: bool = True) -> str:
+    """The front of each level (or every row), seed means with their std."""
+    shown = [r for r in rows if r["front"] or not only_front]
+    order = {lv: i for i, lv in enumerate(dict.fromkeys(r["fidelity"] for r in rows))}
+    shown.sort(key=lambda r: (order[r["fidelity"]], -(r["recall"] or 0), r["perplexity"] or 0))
+    if fmt != "table":
+        return render(shown, fmt)
+    out = []
+    for level in dict.fromkeys(r["fidelity"] for r in rows):
+        part = [r for r in shown if r["fidelity"] == level]
+        seeds = sorted({r["seeds"] for r in rows if r["fidelity"] == level})
+        out.append(f"level {level} ({'front' if only_front else 'all'}; seed mean ± std over "
+                   f"{'/'.join(map(str, seeds))} seed(s)):")
+        cols = ["layout", "recall", "perplexity", "flops", "params", "seeds"]
+        cells = [cols] + [[r["layout"], _pm(r, "recall"), _pm(r, "perplexity"), _cell(r["flops"]),
+                           _cell(r["params"]), str(r["seeds"])] for r in part]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
+        lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+                 for row in cells]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        out.append("\n".join(lines))
+    return "\n\n".join(out) if out else "(no completed evaluations)"
+
+
+def _pm(row: dict[str, Any], metric: str) -> str:
+    v, s = row.get(metric), row.get(f"{metric}_std")
+    return _cell(v) if s is None else f"{_cell(v)}±{s:.2g}"

@@ -31,6 +31,14 @@ class Budget:
     mqar_steps: int = 100
     mqar_batch: int = 32
     mqar_lr: float = 3e-3
+    # recall suite (proxies/tasks/recall_suite.py): "mqar" trains the single MQAR task above (the default);
+    # "ladder" trains one model on MQAR at a ladder of difficulties plus MAD's noisy recall and selective
+    # copying, and reports each task's held-out accuracy and their mean as `recall`
+    recall_suite: str = "mqar"
+    recall_ladder: str = ""  # MQAR levels "SEQxPAIRS,..." (e.g. "64x4,128x16"); "" = base, 2x and 4x the base
+    recall_tasks: str = "noisy,selcopy"  # the MAD tasks added to the ladder (noisy, selcopy; "" for none)
+    recall_noise: float = 0.4  # fraction of noise slots in noisy recall
+    recall_steps: int = 0  # training steps of the suite's model (0: mqar_steps)
     # language modelling
     corpus: str = "shakespeare"
     lm_seq_len: int = 128
@@ -44,6 +52,7 @@ class Budget:
     weight_decay: float = 0.1
     warmup_frac: float = 0.1
     impl: str = "auto"  # kernels implementation for the linear mixers
+    match_width: bool = False  # size every mixer to attention's per-layer parameters (proxies.width)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -56,6 +65,17 @@ class Budget:
             raise BudgetError(f"precision must be bf16 or fp32, got {self.precision!r}")
         if self.impl not in ("auto", "chunk", "recurrent", "triton"):
             raise BudgetError(f"impl must be auto, chunk, recurrent or triton, got {self.impl!r}")
+        if self.recall_suite not in ("mqar", "ladder"):
+            raise BudgetError(f"recall_suite must be mqar or ladder, got {self.recall_suite!r}")
+        if not self.recall_noise < 1:
+            raise BudgetError(f"recall_noise must be in [0, 1), got {self.recall_noise!r}")
+        if self.recall_suite == "ladder":
+            from proxies.tasks.recall_suite import RecallSuiteError, build_suite
+
+            try:
+                build_suite(self)
+            except (RecallSuiteError, ValueError) as e:
+                raise BudgetError(f"recall suite: {e}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,7 +102,9 @@ def _coerce(key: str, value: Any, typ: str) -> Any:
             return int(float(value)) if "e" in value.lower() else int(value)
         if typ == "float":
             return float(value)
-    except ValueError:
+        if typ == "bool":
+            return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[value.lower()]
+    except (ValueError, KeyError):
         raise BudgetError(f"budget field {key} needs a {typ}, got {value!r}") from None
     return value
 
@@ -99,9 +121,9 @@ PRESETS: dict[str, Budget] = {
     # One GPU, about a minute per 12-layer layout.
     "quick": Budget(
         name="quick", n_layers=12, d_model=128, n_heads=2, chunk_size=64, window=64,
-        mqar_vocab=2048, mqar_seq_len=256, mqar_kv_pairs=32, mqar_train_examples=100_000,
-        mqar_test_examples=2_000, mqar_steps=1_500, mqar_batch=64, mqar_lr=1e-3,
-        lm_seq_len=512, lm_steps=1_000, lm_batch=32, lm_lr=2e-3, lm_eval_tokens=262_144,
+        mqar_vocab=2048, mqar_seq_len=256, mqar_kv_pairs=32, mqar_train_examples=60_000,
+        mqar_test_examples=1_000, mqar_steps=600, mqar_batch=64, mqar_lr=1e-3,
+        lm_seq_len=512, lm_steps=300, lm_batch=32, lm_lr=2e-3, lm_eval_tokens=131_072,
         flops_context=4096,
     ),
     # One GPU, several minutes per layout: closer to the published grids.

@@ -27,7 +27,7 @@ Progress = Callable[[str, int, float], None]  # (phase, step, loss)
 def mixer_config(budget: Budget) -> MixerConfig:
     return MixerConfig(
         d_model=budget.d_model, n_heads=budget.n_heads, chunk_size=budget.chunk_size, window=budget.window,
-        impl=budget.impl,
+        impl=budget.impl, match_width="attn" if budget.match_width else "",
     )
 
 
@@ -91,7 +91,13 @@ def evaluate(layout: Layout | str, budget: Budget, *, device: str = "cpu", seed:
         layout = Layout.parse(layout)
     dev = torch.device(device)
     t0 = time.perf_counter()
-    recall, mqar_loss = run_mqar(layout, budget, dev, seed, progress)
+    recall_tasks: dict[str, float] = {}
+    if budget.recall_suite == "mqar":
+        recall, mqar_loss = run_mqar(layout, budget, dev, seed, progress)
+    else:  # the recall suite: MQAR ladder + MAD tasks; `recall` is the mean over tasks
+        from proxies.tasks.recall_suite import run_recall_suite
+
+        recall, mqar_loss, recall_tasks = run_recall_suite(layout, budget, dev, seed, progress)
     ppl, bpb, lm_loss, model = run_lm(layout, budget, dev, seed, progress)
     flops = flops_per_token(model, None, budget.flops_context, tokens=True)
     analytic = model.flops_per_token(budget.flops_context)
@@ -102,7 +108,8 @@ def evaluate(layout: Layout | str, budget: Budget, *, device: str = "cpu", seed:
         mqar_loss=mqar_loss, lm_loss=lm_loss, wall_time_s=wall, device=_device_name(dev),
         corpus=budget.corpus, seed=seed,
         extra={"flops_analytic": analytic, "layout": layout.canonical(), "budget": budget.name,
-               "non_embedding_params": model.num_params(non_embedding=True)},
+               "non_embedding_params": model.num_params(non_embedding=True),
+               **({"recall_tasks": recall_tasks, "recall_aggregate": "mean over tasks"} if recall_tasks else {})},
     )
 
 

@@ -14,6 +14,7 @@ from torch import nn
 
 from proxies import registry
 from proxies.mixers.base import Mixer, MixerConfig, linear_flops
+from proxies.width import match_width
 from search_space.layout import Layout
 
 
@@ -62,6 +63,8 @@ class HybridLM(nn.Module):
         blocks = []
         for i, name in enumerate(layout.layers):
             cfg = replace(mixer_cfg, layer_idx=i, n_layers=layout.n_layers)
+            if cfg.match_width:  # width matching (proxies.width): equal per-layer mixer parameters
+                cfg = match_width(name, cfg, target=cfg.match_width)
             blocks.append(Block(registry.get(name).cls(cfg), d))
         self.blocks = nn.ModuleList(blocks)
         self.norm = nn.RMSNorm(d, eps=1e-6)

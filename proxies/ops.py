@@ -38,14 +38,23 @@ def gla(q, k, v, g=None, *, scale: float | None = None, impl: str = "auto"):
     """Gated linear attention, `(B, T, H, K)` x2, `(B, T, H, V)`, log-gate per channel or per head."""
     if is_counting():
         return _gla_op(q, k, v, g, -1.0 if scale is None else scale)
-    return kernels.gla(q, k, v, g, scale=scale, impl=impl)[0]
+    return kernels.gla(q, k, v, g, scale=scale, impl=_auto(impl, q, v))[0]
 
 
 def delta_rule(q, k, v, beta, g=None, *, scale: float | None = None, impl: str = "auto"):
     """(Gated) delta rule; q and k must be L2-normalised by the caller."""
     if is_counting():
         return _delta_op(q, k, v, beta, g, -1.0 if scale is None else scale)
-    return kernels.delta_rule(q, k, v, beta, g, scale=scale, impl=impl)[0]
+    return kernels.delta_rule(q, k, v, beta, g, scale=scale, impl=_auto(impl, q, v))[0]
+
+
+def _auto(impl: str, q, v) -> str:
+    """"auto" on CUDA takes the PyTorch chunked form where the Triton kernels cannot run: head sizes K, V that are
+    not powers of two in [16, 128] (e.g. widths sized by `proxies.width`); any other `impl` is kept."""
+    ok = lambda n: 16 <= n <= 128 and n & (n - 1) == 0  # noqa: E731
+    if impl == "auto" and q.is_cuda and not (ok(q.shape[-1]) and ok(v.shape[-1])):
+        return "chunk"
+    return impl
 
 
 def causal_attention(q, k, v, window: int | None = None, *, impl: str = "auto"):

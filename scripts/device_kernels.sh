@@ -15,38 +15,55 @@ fi
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu --format=csv,noheader
 python3 -c 'import torch, triton; print("torch", torch.__version__, "triton", triton.__version__)'
 
-if [[ $MODE == check || $MODE == all ]]; then
-python3 - <<'PY' 2>&1 | tee "$OUT/check.txt"
-import time, torch
+check() {  # $1: gla|delta
+timeout ${CHECK_TIMEOUT:-150} python3 - "$1" <<'PY' 2>&1 | tee -a "$OUT/check.txt"
+import sys, time, torch
 from kernels.triton._check import check_gla, check_delta, TOL
 from kernels.triton import _common as C
-cases = [(2, 1, 2, 64, 64), (2, 37, 3, 64, 64), (1, 100, 2, 32, 128), (2, 1000, 2, 64, 64), (1, 130, 1, 128, 128), (1, 70, 2, 16, 32), (4, 300, 2, 64, 128)]
-rows = []
-def rec(name, shape, dt, errs):
+fam = sys.argv[1]
+cases = [((2, 1, 2, 64, 64), True), ((2, 37, 3, 64, 64), True), ((2, 1000, 2, 64, 64), False),
+         ((1, 130, 1, 128, 128), True), ((4, 300, 2, 64, 128), True)]
+nfail = 0
+def rec(name, shape, dt, fn):
+    global nfail
+    t0 = time.time()
+    try:
+        errs = fn()
+    except Exception as e:
+        print(f"{name:<14} {str(shape):<22} ERROR {type(e).__name__}: {str(e)[:300]}", flush=True)
+        raise
     worst = max(errs.values(), key=lambda e: (e != e, e))
     ok = all(e < TOL[dt] for e in errs.values())
-    rows.append((name, shape, str(dt)[6:], worst, ok, errs))
-    print(f"{name:<14} {str(shape):<22} {str(dt)[6:]:<9} worst={worst:.2e} {'ok' if ok else 'FAIL'}  " + " ".join(f"{k}={v:.1e}" for k, v in errs.items()), flush=True)
+    nfail += not ok
+    print(f"{name:<14} {str(shape):<20} {str(dt)[6:]:<8} worst={worst:.1e} {'ok' if ok else 'FAIL'} ({time.time()-t0:.0f}s) " + " ".join(f"{k}={v:.0e}" for k, v in errs.items()), flush=True)
 t0 = time.time()
-for shape in cases:
-    for gate in ("scalar", "channel", "none"):
-        rec(f"gla_{gate}", shape, torch.bfloat16, check_gla(*shape, gate=gate, seed=1))
-    for gated in (True, False):
-        rec("delta_" + ("gated" if gated else "plain"), shape, torch.bfloat16, check_delta(*shape, gated=gated, seed=1))
-for dt in (torch.float32, torch.float16):
-    for gate in ("scalar", "channel"):
-        rec(f"gla_{gate}", (2, 100, 2, 64, 64), dt, check_gla(2, 100, 2, 64, 64, gate=gate, dtype=dt, seed=2))
-    rec("delta_gated", (2, 100, 2, 64, 64), dt, check_delta(2, 100, 2, 64, 64, gated=True, dtype=dt, seed=2))
-# repeat one case: a moving error is a race
-for i in range(2):
-    rec("delta_gated", (4, 300, 2, 64, 128), torch.bfloat16, check_delta(4, 300, 2, 64, 128, gated=True, seed=7))
-print(f"checks took {time.time()-t0:.1f}s; failures: {sum(not r[4] for r in rows)} of {len(rows)}")
+for shape, st in cases:
+    if fam == "gla":
+        for gate in ("scalar", "channel", "none"):
+            rec(f"gla_{gate}", shape, torch.bfloat16, lambda: check_gla(*shape, gate=gate, h0=st, ht=st, seed=1))
+    else:
+        for gated in (True, False):
+            rec("delta_" + ("gated" if gated else "plain"), shape, torch.bfloat16,
+                lambda: check_delta(*shape, gated=gated, h0=st, ht=st, seed=1))
+if fam == "gla":
+    rec("gla_scalar", (2, 100, 2, 64, 64), torch.float32, lambda: check_gla(2, 100, 2, 64, 64, gate="scalar", dtype=torch.float32, seed=2))
+    rec("gla_channel", (2, 100, 2, 64, 64), torch.float32, lambda: check_gla(2, 100, 2, 64, 64, gate="channel", dtype=torch.float32, seed=2))
+    rec("gla_scalar", (2, 100, 2, 64, 64), torch.float16, lambda: check_gla(2, 100, 2, 64, 64, gate="scalar", dtype=torch.float16, seed=2))
+else:
+    rec("delta_gated", (2, 100, 2, 64, 64), torch.float32, lambda: check_delta(2, 100, 2, 64, 64, gated=True, dtype=torch.float32, seed=2))
+    for i in range(2):  # same inputs twice: a moving error is a race
+        rec("delta_gated", (4, 300, 2, 64, 128), torch.bfloat16, lambda: check_delta(4, 300, 2, 64, 128, gated=True, seed=7))
+print(f"{fam} checks took {time.time()-t0:.0f}s; failures: {nfail}", flush=True)
 for n, k in C.LAUNCHED.items():
     try:
-        print(f"{n}: regs={k.n_regs} spills={k.n_spills} shared={k.metadata.shared}")
+        print(f"  {n}: regs={k.n_regs} spills={k.n_spills} shared={k.metadata.shared}")
     except Exception as e:
-        print(n, e)
+        print(" ", n, e)
 PY
+}
+if [[ $MODE == check || $MODE == all ]]; then
+  HYBRID_NAS_KERNEL_SYNC=1 check gla
+  HYBRID_NAS_KERNEL_SYNC=1 check delta
 fi
 
 if [[ $MODE == test || $MODE == all ]]; then
@@ -54,11 +71,19 @@ if [[ $MODE == test || $MODE == all ]]; then
 fi
 
 if [[ $MODE == bench || $MODE == all ]]; then
-python3 - <<'PY' 2>&1 | tee "$OUT/bench.txt"
-import json, os, torch
+timeout ${BENCH_TIMEOUT:-200} python3 - <<'PY' 2>&1 | tee "$OUT/bench.txt"
+import json, os
 from kernels.bench import bench_kernels, format_table
-rows = bench_kernels()
+rows = bench_kernels(ops=("gla_scalar", "gla_channel", "delta_gated", "delta"), impls=("triton", "torch_chunk"),
+                     rep_ms=100, verbose=True)
 open(os.environ.get("OUT", "/tmp") + "/bench.json", "w").write(json.dumps(rows, indent=1))
-print(format_table(rows))
+PY
+fi
+
+if [[ $MODE == fla || $MODE == all ]]; then
+timeout ${FLA_TIMEOUT:-150} python3 - <<'PY' 2>&1 | tee "$OUT/bench_fla.txt"
+from kernels.bench import bench_kernels
+bench_kernels(shapes=[(2, 8192, 8, 128), (16, 1024, 4, 64)], ops=("delta", "delta_gated", "gla_scalar", "gla_channel"),
+              impls=("fla",), sdpa=False, rep_ms=100, verbose=True)
 PY
 fi

@@ -32,8 +32,8 @@ find_bin() {  # the newest installed server's bin directory, or nothing
 }
 
 install_postgres() {
-    [[ $(id -u) -eq 0 ]] || die "PostgreSQL is not installed; run this script as root, or: sudo apt-get install -y postgresql"
-    command -v apt-get >/dev/null 2>&1 || die "PostgreSQL is not installed and apt-get is missing; install PostgreSQL yourself"
+    [[ $(id -u) -eq 0 ]] || die "PostgreSQL is not installed; run this as root, or: sudo apt-get install -y postgresql"
+    command -v apt-get >/dev/null 2>&1 || die "PostgreSQL is not installed and there is no apt-get; install it yourself"
     log "installing Debian's postgresql (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >&2
@@ -138,6 +138,6 @@ case "${1:-start}" in
     stop) cmd_stop ;;
     status) cmd_status ;;
     url) echo "export HNAS_TEST_POSTGRES_URL=$URL" ;;
-    -h|--help|help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' ;;
+    -h|--help|help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;;
     *) die "unknown command '$1'; use start, stop, status or url" ;;
 esac

@@ -118,7 +118,7 @@ def _check_sqlite_path(url: URL) -> None:
     database = url.database or ""
     if database in ("", ":memory:") or url.query.get("uri") or database.startswith("file:"):
         return
-    path = Path(database).expanduser()
+    path = Path(database)
     where = path if path.is_absolute() else Path.cwd() / path
     if where.is_dir():
         raise StorageError(f"cannot open {_safe(url)}: {where} is a directory, not a database file; {VALID_URLS}")

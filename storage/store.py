@@ -34,6 +34,8 @@ from storage.schema import DEFAULT_FIDELITY, METRIC_COLUMNS, CandidateRow, Evalu
 WRITE_OPTION = "hnas_write"
 """Execution option marking a write transaction (SQLite takes the write lock at BEGIN for those)."""
 INTERRUPTED = "interrupted"
+_COPIED = ("candidate_id", "proxy_key", "proxy", "fidelity", "seed", "metrics", "device", "wall_time_s",
+           *METRIC_COLUMNS)
 _MAX_LISTED = 20
 
 
@@ -59,7 +61,7 @@ class Store:
 
     @property
     def dialect(self) -> str:
-        """"sqlite" or "postgresql"."""
+        """The backend: "sqlite" or "postgresql"."""
         return self._engine.dialect.name
 
     def close(self) -> None:
@@ -146,7 +148,8 @@ class Store:
             fronts = dict(
                 session.execute(
                     select(ParetoRow.study_id, func.count())
-                    .join(latest, (ParetoRow.study_id == latest.c.study_id) & (ParetoRow.snapshot == latest.c.snapshot))
+                    .join(latest, (ParetoRow.study_id == latest.c.study_id)
+                          & (ParetoRow.snapshot == latest.c.snapshot))
                     .group_by(ParetoRow.study_id)
                 ).all()
             )
@@ -243,10 +246,11 @@ class Store:
             source = session.get(EvaluationRow, source_id)
             if source is None or source.status != "complete":
                 state = "does not exist" if source is None else f"is {source.status}"
-                raise StorageError(f"cannot copy evaluation {source_id}: it {state}; only complete ones can be copied")
+                raise StorageError(
+                    f"cannot copy evaluation {source_id}: it {state}; only complete ones can be copied"
+                )
             now = _now()
-            copied = {c: getattr(source, c) for c in ("candidate_id", "proxy_key", "proxy", "fidelity", "seed",
-                                                       "metrics", "device", "wall_time_s", *METRIC_COLUMNS)}
+            copied = {field: getattr(source, field) for field in _COPIED}
             row = EvaluationRow(
                 study_id=study_id, trial_number=trial_number, status="complete", started_at=now, finished_at=now,
                 cached_from=source.cached_from or source.id, **copied,
@@ -402,7 +406,9 @@ class Store:
         columns = {name: checks.metric_number(plain.get(name), f"metric {name!r}") for name in METRIC_COLUMNS}
         return {"metrics": stored, **columns}
 
-    def _close(self, eval_id: int, status: str, *, error: str | None, wall_time_s: Any, **values: Any) -> EvaluationRecord:
+    def _close(
+        self, eval_id: int, status: str, *, error: str | None, wall_time_s: Any, **values: Any
+    ) -> EvaluationRecord:
         checks.integer(eval_id, "evaluation id")
         seconds = checks.seconds(wall_time_s)
         with self._session(f"marking evaluation {eval_id} {status}", write=True) as session:
@@ -411,7 +417,9 @@ class Store:
                 raise StorageError(f"no evaluation with id {eval_id} in {self.url}")
             reopenable = row.status == "running" or (row.status == "failed" and row.error == INTERRUPTED)
             if not reopenable:
-                raise StorageError(f"evaluation {eval_id} is already {row.status}; only a running one can be marked {status}")
+                raise StorageError(
+                    f"evaluation {eval_id} is already {row.status}; only a running one can be marked {status}"
+                )
             row.status = status
             row.error = error
             row.wall_time_s = seconds

@@ -9,6 +9,22 @@ import triton.language as tl
 # forgets to write shows up as NaN instead of as stale memory.
 POISON = False
 
+import os
+
+# HYBRID_NAS_KERNEL_SYNC=1: synchronise after every launch and name the kernel that faulted (debugging).
+SYNC = os.environ.get("HYBRID_NAS_KERNEL_SYNC") == "1"
+
+
+def launched(name: str, kernel) -> None:
+    LAUNCHED[name] = kernel
+    if SYNC:
+        import torch
+        try:
+            torch.cuda.synchronize()
+        except Exception as e:  # noqa: BLE001
+            raise RuntimeError(f"CUDA error after {name}: {e}") from e
+
+
 # name -> last compiled kernel launched (n_regs / n_spills for the notes)
 LAUNCHED: dict = {}
 
@@ -48,16 +64,17 @@ def state_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.bfloat16 if dtype == torch.bfloat16 else torch.float32
 
 
-def pick_bv(V: int, BH: int) -> int:
+def pick_bv(V: int, BH: int, K: int = 0, cap: int = 64) -> int:
     """V block per program: split V (more programs) when batch*heads alone leaves the GPU idle."""
-    bv = min(V, 64)
+    bv = min(V, cap if K < 128 else min(cap, 32))
     while bv > 32 and BH * (V // bv) < 64:
         bv //= 2
     return bv
 
 
 def num_warps_for(K: int, BV: int) -> int:
-    return 8 if max(K, BV) >= 128 else 4
+    # the sequential kernels run one program per SM at these grid sizes: 8 warps spread the tiles
+    return 8
 
 
 def finish_partial(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -42,9 +42,10 @@ def _delta_prep_kernel(
     t = c * BT + rt
     mt = t < T
     k_c = tl.load(k + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
+    kT = tl.load(k + row0 * K + t[None, :] * (H * K) + rk[:, None], mask=mt[None, :], other=0.0)
     b_c = tl.load(beta + row0 + t * H, mask=mt, other=0.0).to(tl.float32)
     strict = rt[:, None] > rt[None, :]
-    kk = tl.dot(k_c, tl.trans(k_c), input_precision=PREC)
+    kk = tl.dot(k_c, kT, input_precision=PREC)
     if GATED:
         g_c = tl.load(g + row0 + t * H, mask=mt, other=0.0).to(tl.float32)
         G = tl.cumsum(g_c, axis=0)
@@ -83,8 +84,9 @@ def _delta_fwd_kernel(
     for c in range(NT):
         t = c * BT + rt
         mt = t < T
-        q_c = tl.load(q + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
-        k_c = tl.load(k + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
+        q_c = tl.load(q + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
+        k_c = tl.load(k + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
+        kT = tl.load(k + row0 * K + t[None, :] * (H * K) + rk[:, None], mask=mt[None, :], other=0.0)
         v_c = tl.load(v + row0 * V + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
         b_c = tl.load(beta + row0 + t * H, mask=mt, other=0.0).to(tl.float32)
         M = tl.load(Ms + ((i_bh.to(tl.int64) * NT + c) * BT + rt[:, None]) * BT + rt[None, :])
@@ -99,16 +101,16 @@ def _delta_fwd_kernel(
             eG = tl.exp(G)
             W = _mm(Tm, k_c * eG[:, None], DT, PREC)
             D = tl.exp(tl.where(causal, G[:, None] - G[None, :], -1e30))
-            A = _mm(q_c, tl.trans(k_c), DT, PREC) * D
+            A = _mm(q_c, kT, DT, PREC) * D
             Vn = _mm(Tm, v_c, DT, PREC) - _mm(W, S, DT, PREC)
             o_c = _mm(q_c * eG[:, None], S, DT, PREC) + _mm(A, Vn, DT, PREC)
-            S = S * tl.exp(GL) + _mm(tl.trans(k_c * tl.exp(GL - G)[:, None]), Vn, DT, PREC)
+            S = S * tl.exp(GL) + _mm(kT * tl.exp(GL - G)[None, :], Vn, DT, PREC)
         else:
             W = _mm(Tm, k_c, DT, PREC)
-            A = tl.where(causal, _mm(q_c, tl.trans(k_c), DT, PREC), 0.0)
+            A = tl.where(causal, _mm(q_c, kT, DT, PREC), 0.0)
             Vn = _mm(Tm, v_c, DT, PREC) - _mm(W, S, DT, PREC)
             o_c = _mm(q_c, S, DT, PREC) + _mm(A, Vn, DT, PREC)
-            S = S + _mm(tl.trans(k_c), Vn, DT, PREC)
+            S = S + _mm(kT, Vn, DT, PREC)
         tl.store(o + row0 * V + t[:, None] * (H * V) + rv[None, :], (o_c * scale).to(o.dtype.element_ty),
                  mask=mt[:, None])
     if STORE_HT:
@@ -131,12 +133,20 @@ def _delta_bwd_kernel(
     rv = i_v * BV + tl.arange(0, BV)
     row0 = i_b.to(tl.int64) * T * H + i_h
     p_s = i_bh.to(tl.int64) * K * V + rk[:, None] * V + rv[None, :]
+    p_st = i_bh.to(tl.int64) * K * V + rv[:, None] + rk[None, :] * V  # (BV, K): the transposed block
     causal = rt[:, None] >= rt[None, :]
+    causalT = rt[:, None] <= rt[None, :]
     strict = rt[:, None] > rt[None, :]
+    strictT = rt[:, None] < rt[None, :]
+    # Triton 3.4-3.7.0 on Hopper miscompiles tl.trans feeding a dot (fla #640), so these kernels hold no
+    # tl.trans: transposed tiles are loaded as such, transposed products are computed directly from them
+    # (A^T = k q^T, V'^T = (v^T - S0^T kg^T) Tm^T, ...), and the program carries dS and dS^T.
     if HAS_DHT:
         dS = tl.load(dht + p_s).to(tl.float32)
+        dSt = tl.load(dht + p_st).to(tl.float32)
     else:
         dS = tl.zeros([K, BV], dtype=tl.float32)
+        dSt = tl.zeros([BV, K], dtype=tl.float32)
     if GATED and HAS_DHT:
         carry = tl.sum(tl.sum(tl.load(ht + p_s) * dS, axis=1), axis=0)
     else:
@@ -146,14 +156,22 @@ def _delta_bwd_kernel(
         c = NT - 1 - ci
         t = c * BT + rt
         mt = t < T
-        q_c = tl.load(q + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
-        k_c = tl.load(k + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
-        v_c = tl.load(v + row0 * V + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
-        do_c = tl.load(do + row0 * V + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
+        q_c = tl.load(q + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
+        k_c = tl.load(k + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
+        v_c = tl.load(v + row0 * V + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
+        do_c = tl.load(do + row0 * V + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
         b_c = tl.load(beta + row0 + t * H, mask=mt, other=0.0).to(tl.float32)
         M = tl.load(Ms + ((i_bh.to(tl.int64) * NT + c) * BT + rt[:, None]) * BT + rt[None, :])
-        S0 = tl.load(hs + (i_bh.to(tl.int64) * NT + c) * K * V + rk[:, None] * V + rv[None, :]).to(tl.float32)
+        MT = tl.load(Ms + ((i_bh.to(tl.int64) * NT + c) * BT + rt[None, :]) * BT + rt[:, None])
+        p_h = hs + (i_bh.to(tl.int64) * NT + c) * K * V
+        S0 = tl.load(p_h + rk[:, None] * V + rv[None, :])
+        S0T = tl.load(p_h + rv[:, None] + rk[None, :] * V)
+        qT = tl.load(q + row0 * K + t[None, :] * (H * K) + rk[:, None], mask=mt[None, :], other=0.0)
+        kT = tl.load(k + row0 * K + t[None, :] * (H * K) + rk[:, None], mask=mt[None, :], other=0.0)
+        vT = tl.load(v + row0 * V + t[None, :] * (H * V) + rv[:, None], mask=mt[None, :], other=0.0)
+        doT = tl.load(do + row0 * V + t[None, :] * (H * V) + rv[:, None], mask=mt[None, :], other=0.0)
         Tm = M * b_c[None, :]
+        TmT = MT * b_c[:, None]
         if GATED:
             g_c = tl.load(g + row0 + t * H, mask=mt, other=0.0).to(tl.float32)
             G = tl.cumsum(g_c, axis=0)
@@ -162,32 +180,47 @@ def _delta_bwd_kernel(
             eLG = tl.exp(GL - G)
             eGL = tl.exp(GL)
             D = tl.exp(tl.where(causal, G[:, None] - G[None, :], -1e30))
+            Dt = tl.exp(tl.where(causalT, G[None, :] - G[:, None], -1e30))
         else:
             eG = tl.full([BT], 1.0, tl.float32)
             eLG = eG
             eGL = 1.0
             D = tl.where(causal, 1.0, 0.0)
+            Dt = tl.where(causalT, 1.0, 0.0)
         kg = k_c * eG[:, None]
-        W = _mm(Tm, kg, DT, PREC)
-        Vn = _mm(Tm, v_c, DT, PREC) - _mm(W, S0, DT, PREC)
-        A = _mm(q_c, tl.trans(k_c), DT, PREC) * (D * scale)
-        dVn = _mm(tl.trans(A), do_c, DT, PREC) + _mm(k_c * eLG[:, None], dS, DT, PREC)
-        dA = _mm(do_c, tl.trans(Vn), DT, PREC) * (D * scale)
-        dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, tl.trans(S0), DT, PREC) * (eG * scale)[:, None]
-        dk_c = _mm(tl.trans(dA), q_c, DT, PREC) + _mm(Vn, tl.trans(dS), DT, PREC) * eLG[:, None]
-        dS = dS * eGL + _mm(tl.trans(q_c * eG[:, None]), do_c, DT, PREC) * scale - _mm(tl.trans(W), dVn, DT, PREC)
-        dW = -_mm(dVn, tl.trans(S0), DT, PREC)
-        dv_c = _mm(tl.trans(Tm), dVn, DT, PREC)
-        dT = _mm(dVn, tl.trans(v_c), DT, PREC) + _mm(dW, tl.trans(kg), DT, PREC)
-        dk_c += _mm(tl.trans(Tm), dW, DT, PREC) * eG[:, None]
-        dM = dT * b_c[None, :]
+        kgT = kT * eG[None, :]
+        kdT = kT * eLG[None, :]
+        qg = q_c * eG[:, None]
+        X = v_c - _mm(kg, S0, DT, PREC)                                      # (BT, BV)
+        XT = vT - _mm(S0T, kgT, DT, PREC)                                    # (BV, BT)
+        Vn = _mm(Tm, X, DT, PREC)
+        VnT = _mm(XT, TmT, DT, PREC)
+        A = _mm(q_c, kT, DT, PREC) * (D * scale)
+        At = _mm(k_c, qT, DT, PREC) * (Dt * scale)
+        dVn = _mm(At, do_c, DT, PREC) + _mm(k_c * eLG[:, None], dS, DT, PREC)  # (BT, BV)
+        dVnT = _mm(doT, A, DT, PREC) + _mm(dSt, kdT, DT, PREC)              # (BV, BT)
+        dA = _mm(do_c, VnT, DT, PREC) * (D * scale)
+        dAt = _mm(Vn, doT, DT, PREC) * (Dt * scale)
+        dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, S0T, DT, PREC) * (eG * scale)[:, None]
+        dk_c = _mm(dAt, q_c, DT, PREC) + _mm(Vn, dSt, DT, PREC) * eLG[:, None]
+        dv_c = _mm(TmT, dVn, DT, PREC)
+        dvT = _mm(dVnT, Tm, DT, PREC)
+        dS = dS * eGL + _mm(qT * eG[None, :], do_c, DT, PREC) * scale - _mm(kgT, dv_c, DT, PREC)
+        dSt = dSt * eGL + _mm(doT, qg, DT, PREC) * scale - _mm(dvT, kg, DT, PREC)
+        dW = -_mm(dVn, S0T, DT, PREC)                                        # (BT, K)
+        dk_c += _mm(TmT, dW, DT, PREC) * eG[:, None]
+        dT = _mm(dVn, XT, DT, PREC)                                          # (BT, BT)
+        dTt = _mm(X, dVnT, DT, PREC)
         db_c = tl.sum(dT * M, axis=0)
-        dAkk = -_mm(_mm(tl.trans(M), dM, tl.float32, PREC), tl.trans(M), tl.float32, PREC)
+        dAkk = -_mm(_mm(MT, dT * b_c[None, :], tl.float32, PREC), MT, tl.float32, PREC)
+        dAkkT = -_mm(_mm(M, dTt * b_c[:, None], tl.float32, PREC), M, tl.float32, PREC)
         Ds = tl.where(strict, D, 0.0)
-        kkD = _mm(k_c, tl.trans(k_c), DT, PREC) * Ds
+        Dst = tl.where(strictT, Dt, 0.0)
+        kkD = _mm(k_c, kT, DT, PREC) * Ds
         db_c += tl.sum(dAkk * kkD, axis=1)
         dB = dAkk * Ds * b_c[:, None]
-        dk_c += _mm(dB, k_c, DT, PREC) + _mm(tl.trans(dB), k_c, DT, PREC)
+        dBt = dAkkT * Dst * b_c[None, :]
+        dk_c += _mm(dB, k_c, DT, PREC) + _mm(dBt, k_c, DT, PREC)
         if GATED:
             dgam = tl.sum(q_c * dq_c, axis=1) - tl.sum(v_c * dv_c, axis=1)
             dg_c = tl.sum(dgam, axis=0) - tl.cumsum(dgam, axis=0) + dgam + carry
@@ -216,26 +249,26 @@ class _DeltaFunction(torch.autograd.Function):
             g = g.contiguous()
         BT = C.CHUNK
         NT = C.cdiv(T, BT)
-        BV = C.pick_bv(V, B * H)
+        BV = C.pick_bv(V, B * H, K)  # K=128: BV=32 keeps the backward in shared memory
         NV = V // BV
         dev = q.device
         DT, PREC = C.tl_dtype(q.dtype), C.dot_precision(q.dtype)
         need_grad = any(ctx.needs_input_grad)
         Ms = C.alloc((B * H, NT, BT, BT), torch.float32, dev)
-        C.LAUNCHED['_delta_prep_kernel'] = _delta_prep_kernel[(NT, B * H)](
+        C.launched('_delta_prep_kernel', _delta_prep_kernel[(NT, B * H)](
             k, beta, g if g is not None else beta, Ms, T, NT, H=H, K=K, BT=BT, GATED=g is not None,
             DT=DT, PREC=PREC, num_warps=4, num_stages=1,
-        )
+        ))
         o = C.alloc((B, T, H, V), v.dtype, dev)
         hs = C.alloc((B * H, NT, K, V), C.state_dtype(q.dtype), dev) if need_grad else o
         store_ht = output_final_state or need_grad
         ht = C.alloc((B, H, K, V), torch.float32, dev) if store_ht else o
         h0 = initial_state.contiguous() if initial_state is not None else None
-        C.LAUNCHED['_delta_fwd_kernel'] = _delta_fwd_kernel[(NV, B * H)](
+        C.launched('_delta_fwd_kernel', _delta_fwd_kernel[(NV, B * H)](
             q, k, v, beta, g if g is not None else beta, Ms, h0 if h0 is not None else q, o, hs, ht, scale, T, NT,
             H=H, K=K, V=V, BT=BT, BV=BV, GATED=g is not None, HAS_H0=h0 is not None, STORE_HS=need_grad,
             STORE_HT=store_ht, DT=DT, PREC=PREC, num_warps=C.num_warps_for(K, BV), num_stages=1,
-        )
+        ))
         if need_grad:
             ctx.save_for_backward(q, k, v, beta, g, Ms, hs, ht, h0)
             ctx.meta = (scale, BV, initial_state.dtype if initial_state is not None else None)
@@ -261,14 +294,14 @@ class _DeltaFunction(torch.autograd.Function):
         dbeta = C.alloc((NV, B, T, H), torch.float32, dev)
         dg = C.alloc((NV, B, T, H), torch.float32, dev) if g is not None else None
         dh0 = C.alloc((B, H, K, V), torch.float32, dev) if h0 is not None else None
-        C.LAUNCHED['_delta_bwd_kernel'] = _delta_bwd_kernel[(NV, B * H)](
+        C.launched('_delta_bwd_kernel', _delta_bwd_kernel[(NV, B * H)](
             q, k, v, beta, g if g is not None else beta, Ms, hs, ht, do, dht if dht is not None else do,
             dq, dk, dv, dbeta, dg if dg is not None else dbeta, dh0 if dh0 is not None else dq, scale, T, NT,
             B * T * H * K, B * T * H,
             H=H, K=K, V=V, BT=BT, BV=BV, GATED=g is not None, HAS_H0=h0 is not None, HAS_DHT=dht is not None,
             DT=C.tl_dtype(q.dtype), PREC=C.dot_precision(q.dtype),
             num_warps=C.num_warps_for(K, BV), num_stages=1,
-        )
+        ))
         dq = C.finish_partial(dq, q.dtype)
         dk = C.finish_partial(dk, k.dtype)
         dbeta = C.finish_partial(dbeta, beta.dtype)

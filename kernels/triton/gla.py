@@ -36,18 +36,37 @@ def _mm(a, b, DT: tl.constexpr, PREC: tl.constexpr):
 
 
 @triton.jit
-def _sub_factors(q, k, G, rt, s: tl.constexpr, BC: tl.constexpr, CLAMP: tl.constexpr):
-    """Factors of sub-chunk s (rows s*BC .. s*BC+BC-1) for per-channel gates.
-
-    qs = q e^(G - G_r) on the sub-chunk's rows (0 elsewhere); ks = k e^min(G_r - G, CLAMP) on rows
-    j < r + BC (0 elsewhere); r = s*BC. Returns (qs, ks, fq, fk) with fq/fk the factors alone.
-    """
+def _fq(G, rt, s: tl.constexpr, BC: tl.constexpr):
+    """(BT, K) query factor of sub-chunk s (rows r = s*BC .. r+BC-1): e^(G - G_r) on its rows, 0 elsewhere."""
     r = s * BC
     Gr = tl.sum(tl.where(rt[:, None] == r, G, 0.0), axis=0)  # (K,)
     in_s = (rt >= r) & (rt < r + BC)
-    fq = tl.exp(tl.where(in_s[:, None], G - Gr[None, :], -1e30))
-    fk = tl.exp(tl.where((rt < r + BC)[:, None], tl.minimum(Gr[None, :] - G, CLAMP), -1e30))
-    return q * fq, k * fk, fq, fk
+    return tl.exp(tl.where(in_s[:, None], G - Gr[None, :], -1e30))
+
+
+@triton.jit
+def _fk(G, rt, s: tl.constexpr, BC: tl.constexpr, CLAMP: tl.constexpr):
+    """(BT, K) key factor of sub-chunk s: e^min(G_r - G, CLAMP) on rows j < r + BC, 0 elsewhere."""
+    r = s * BC
+    Gr = tl.sum(tl.where(rt[:, None] == r, G, 0.0), axis=0)
+    return tl.exp(tl.where((rt < r + BC)[:, None], tl.minimum(Gr[None, :] - G, CLAMP), -1e30))
+
+
+@triton.jit
+def _fqT(GT, rt, s: tl.constexpr, BC: tl.constexpr):
+    """_fq transposed, (K, BT), from the transposed cumulative gate GT."""
+    r = s * BC
+    Gr = tl.sum(tl.where(rt[None, :] == r, GT, 0.0), axis=1)  # (K,)
+    in_s = (rt >= r) & (rt < r + BC)
+    return tl.exp(tl.where(in_s[None, :], GT - Gr[:, None], -1e30))
+
+
+@triton.jit
+def _fkT(GT, rt, s: tl.constexpr, BC: tl.constexpr, CLAMP: tl.constexpr):
+    """_fk transposed, (K, BT)."""
+    r = s * BC
+    Gr = tl.sum(tl.where(rt[None, :] == r, GT, 0.0), axis=1)
+    return tl.exp(tl.where((rt < r + BC)[None, :], tl.minimum(Gr[:, None] - GT, CLAMP), -1e30))
 
 
 @triton.jit
@@ -80,39 +99,43 @@ def _gla_fwd_kernel(
     for c in range(NT):
         t = c * BT + rt
         mt = t < T
-        q_c = tl.load(p_q + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
-        k_c = tl.load(p_k + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
+        q_c = tl.load(p_q + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
+        kT = tl.load(p_k + t[None, :] * (H * K) + rk[:, None], mask=mt[None, :], other=0.0)
         v_c = tl.load(p_v + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
         if STORE_HS:
             tl.store(hs + (i_bh.to(tl.int64) * NT + c) * K * V + rk[:, None] * V + rv[None, :],
                      S.to(hs.dtype.element_ty))
         if GATE == 0:
             o_c = _mm(q_c, S, DT, PREC)
-            A = tl.where(causal, _mm(q_c, tl.trans(k_c), DT, PREC), 0.0)
+            A = tl.where(causal, _mm(q_c, kT, DT, PREC), 0.0)
             o_c += _mm(A, v_c, DT, PREC)
-            S += _mm(tl.trans(k_c), v_c, DT, PREC)
+            S += _mm(kT, v_c, DT, PREC)
         elif GATE == 1:
             g_c = tl.load(g + (row0 + t * H), mask=mt, other=0.0).to(tl.float32)
             G = tl.cumsum(g_c, axis=0)
             GL = tl.sum(g_c, axis=0)
             o_c = _mm(q_c * tl.exp(G)[:, None], S, DT, PREC)
             D = tl.exp(tl.where(causal, G[:, None] - G[None, :], -1e30))
-            A = _mm(q_c, tl.trans(k_c), DT, PREC) * D
+            A = _mm(q_c, kT, DT, PREC) * D
             o_c += _mm(A, v_c, DT, PREC)
-            S = S * tl.exp(GL) + _mm(tl.trans(k_c * tl.exp(GL - G)[:, None]), v_c, DT, PREC)
+            S = S * tl.exp(GL) + _mm(kT * tl.exp(GL - G)[None, :], v_c, DT, PREC)
         else:
             g_c = tl.load(g + (row0 * K + t[:, None] * (H * K) + rk[None, :]), mask=mt[:, None],
                           other=0.0).to(tl.float32)
+            gT = tl.load(g + (row0 * K + t[None, :] * (H * K) + rk[:, None]), mask=mt[None, :],
+                         other=0.0).to(tl.float32)
             G = tl.cumsum(g_c, axis=0)
-            GL = tl.sum(g_c, axis=0)  # (K,)
+            GT = tl.cumsum(gT, axis=1)  # (K, BT)
+            GL = tl.sum(gT, axis=1)  # (K,)
             o_c = _mm(q_c * tl.exp(G), S, DT, PREC)
             A = tl.zeros([BT, BT], dtype=tl.float32)
             for s in tl.static_range(BT // BC):
-                qs, ks, fq, fk = _sub_factors(q_c, k_c, G, rt, s, BC, CLAMP)
-                A += _mm(qs, tl.trans(ks), DT, PREC)
+                fq = _fq(G, rt, s, BC)
+                fkT = _fkT(GT, rt, s, BC, CLAMP)
+                A += _mm(q_c * fq, kT * fkT, DT, PREC)
             A = tl.where(causal, A, 0.0)
             o_c += _mm(A, v_c, DT, PREC)
-            S = S * tl.exp(GL)[:, None] + _mm(tl.trans(k_c * tl.exp(GL[None, :] - G)), v_c, DT, PREC)
+            S = S * tl.exp(GL)[:, None] + _mm(kT * tl.exp(GL[:, None] - GT), v_c, DT, PREC)
         tl.store(p_o + t[:, None] * (H * V) + rv[None, :], (o_c * scale).to(o.dtype.element_ty),
                  mask=mt[:, None])
     if STORE_HT:
@@ -142,12 +165,19 @@ def _gla_bwd_kernel(
     p_dq = dq + i_v.to(tl.int64) * NVBTHK + row0 * K  # partial over V blocks: (NV, B, T, H, K)
     p_dk = dk + i_v.to(tl.int64) * NVBTHK + row0 * K
     p_s = i_bh.to(tl.int64) * K * V + rk[:, None] * V + rv[None, :]
+    p_st = i_bh.to(tl.int64) * K * V + rv[:, None] + rk[None, :] * V  # (BV, K): the transposed block
     causal = rt[:, None] >= rt[None, :]
+    causalT = rt[:, None] <= rt[None, :]
 
+    # Triton 3.4-3.7.0 on Hopper miscompiles tl.trans feeding a dot (fla #640), so these kernels hold no
+    # tl.trans: transposed tiles are loaded as such, A^T and dA^T are built directly, and the program
+    # carries dS (K, BV) and its transpose dSt (BV, K).
     if HAS_DHT:
         dS = tl.load(dht + p_s).to(tl.float32)
+        dSt = tl.load(dht + p_st).to(tl.float32)
     else:
         dS = tl.zeros([K, BV], dtype=tl.float32)
+        dSt = tl.zeros([BV, K], dtype=tl.float32)
     # gate-gradient carry: sum of dGamma over later steps (+ the final-state term)
     if GATE == 2:
         if HAS_DHT:
@@ -164,19 +194,26 @@ def _gla_bwd_kernel(
         c = NT - 1 - ci
         t = c * BT + rt
         mt = t < T
-        q_c = tl.load(p_q + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
-        k_c = tl.load(p_k + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
-        v_c = tl.load(p_v + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
-        do_c = tl.load(p_do + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0).to(tl.float32)
-        S0 = tl.load(hs + (i_bh.to(tl.int64) * NT + c) * K * V + rk[:, None] * V + rv[None, :]).to(tl.float32)
-        # dA_ij = scale * do_i . v_j (causal), gate applied below
-        dA = tl.where(causal, _mm(do_c, tl.trans(v_c), DT, PREC) * scale, 0.0)
+        q_c = tl.load(p_q + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
+        k_c = tl.load(p_k + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
+        v_c = tl.load(p_v + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
+        do_c = tl.load(p_do + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
+        # transposed tiles, loaded as such (no tl.trans in these kernels)
+        qT = tl.load(p_q + t[None, :] * (H * K) + rk[:, None], mask=mt[None, :], other=0.0)
+        vT = tl.load(p_v + t[None, :] * (H * V) + rv[:, None], mask=mt[None, :], other=0.0)
+        doT = tl.load(p_do + t[None, :] * (H * V) + rv[:, None], mask=mt[None, :], other=0.0)
+        p_h = hs + (i_bh.to(tl.int64) * NT + c) * K * V
+        S0T = tl.load(p_h + rv[:, None] + rk[None, :] * V)  # (BV, K)
+        # dA_ij = scale * do_i . v_j (i >= j); dAt = its transpose, computed as v do^T
+        dA = tl.where(causal, _mm(do_c, vT, DT, PREC) * scale, 0.0)
+        dAt = tl.where(causalT, _mm(v_c, doT, DT, PREC) * scale, 0.0)
         if GATE == 0:
-            A = tl.where(causal, _mm(q_c, tl.trans(k_c), DT, PREC) * scale, 0.0)
-            dv_c = _mm(tl.trans(A), do_c, DT, PREC) + _mm(k_c, dS, DT, PREC)
-            dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, tl.trans(S0), DT, PREC) * scale
-            dk_c = _mm(tl.trans(dA), q_c, DT, PREC) + _mm(v_c, tl.trans(dS), DT, PREC)
-            dS = dS + _mm(tl.trans(q_c), do_c, DT, PREC) * scale
+            At = tl.where(causalT, _mm(k_c, qT, DT, PREC) * scale, 0.0)
+            dv_c = _mm(At, do_c, DT, PREC) + _mm(k_c, dS, DT, PREC)
+            dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, S0T, DT, PREC) * scale
+            dk_c = _mm(dAt, q_c, DT, PREC) + _mm(v_c, dSt, DT, PREC)
+            dS = dS + _mm(qT, do_c, DT, PREC) * scale
+            dSt = dSt + _mm(doT, q_c, DT, PREC) * scale
         elif GATE == 1:
             g_c = tl.load(g + (row0 + t * H), mask=mt, other=0.0).to(tl.float32)
             G = tl.cumsum(g_c, axis=0)
@@ -184,12 +221,15 @@ def _gla_bwd_kernel(
             eG = tl.exp(G)
             eLG = tl.exp(GL - G)
             D = tl.exp(tl.where(causal, G[:, None] - G[None, :], -1e30))
-            A = _mm(q_c, tl.trans(k_c), DT, PREC) * (D * scale)
+            Dt = tl.exp(tl.where(causalT, G[None, :] - G[:, None], -1e30))
+            At = _mm(k_c, qT, DT, PREC) * (Dt * scale)
             dA = dA * D
-            dv_c = _mm(tl.trans(A), do_c, DT, PREC) + _mm(k_c * eLG[:, None], dS, DT, PREC)
-            dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, tl.trans(S0), DT, PREC) * (eG * scale)[:, None]
-            dk_c = _mm(tl.trans(dA), q_c, DT, PREC) + _mm(v_c, tl.trans(dS), DT, PREC) * eLG[:, None]
-            dS = dS * tl.exp(GL) + _mm(tl.trans(q_c * eG[:, None]), do_c, DT, PREC) * scale
+            dAt = dAt * Dt
+            dv_c = _mm(At, do_c, DT, PREC) + _mm(k_c * eLG[:, None], dS, DT, PREC)
+            dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, S0T, DT, PREC) * (eG * scale)[:, None]
+            dk_c = _mm(dAt, q_c, DT, PREC) + _mm(v_c, dSt, DT, PREC) * eLG[:, None]
+            dS = dS * tl.exp(GL) + _mm(qT * eG[None, :], do_c, DT, PREC) * scale
+            dSt = dSt * tl.exp(GL) + _mm(doT, q_c * eG[:, None], DT, PREC) * scale
             dgam = tl.sum(q_c * dq_c - k_c * dk_c, axis=1)  # (BT,)
             dg_c = tl.sum(dgam, axis=0) - tl.cumsum(dgam, axis=0) + dgam + carry
             carry += tl.sum(dgam, axis=0)
@@ -197,23 +237,29 @@ def _gla_bwd_kernel(
         else:
             g_c = tl.load(g + (row0 * K + t[:, None] * (H * K) + rk[None, :]), mask=mt[:, None],
                           other=0.0).to(tl.float32)
+            gT = tl.load(g + (row0 * K + t[None, :] * (H * K) + rk[:, None]), mask=mt[None, :],
+                         other=0.0).to(tl.float32)
             G = tl.cumsum(g_c, axis=0)
-            GL = tl.sum(g_c, axis=0)
+            GT = tl.cumsum(gT, axis=1)
+            GL = tl.sum(g_c, axis=0)  # (K,) along the columns of G
+            GLr = tl.sum(gT, axis=1)  # (K,) along the rows of GT
             eG = tl.exp(G)
             eLG = tl.exp(GL[None, :] - G)
-            A = tl.zeros([BT, BT], dtype=tl.float32)
+            At = tl.zeros([BT, BT], dtype=tl.float32)
             dq_c = tl.zeros([BT, K], dtype=tl.float32)
             dk_c = tl.zeros([BT, K], dtype=tl.float32)
             for s in tl.static_range(BT // BC):
-                qs, ks, fq, fk = _sub_factors(q_c, k_c, G, rt, s, BC, CLAMP)
-                A += _mm(qs, tl.trans(ks), DT, PREC)
-                dq_c += fq * _mm(dA, ks, DT, PREC)
-                dk_c += fk * _mm(tl.trans(dA), qs, DT, PREC)
-            A = tl.where(causal, A * scale, 0.0)
-            dv_c = _mm(tl.trans(A), do_c, DT, PREC) + _mm(k_c * eLG, dS, DT, PREC)
-            dq_c += _mm(do_c, tl.trans(S0), DT, PREC) * (eG * scale)
-            dk_c += _mm(v_c, tl.trans(dS), DT, PREC) * eLG
-            dS = dS * tl.exp(GL)[:, None] + _mm(tl.trans(q_c * eG), do_c, DT, PREC) * scale
+                fq = _fq(G, rt, s, BC)
+                fk = _fk(G, rt, s, BC, CLAMP)
+                At += _mm(k_c * fk, qT * _fqT(GT, rt, s, BC), DT, PREC)
+                dq_c += fq * _mm(dA, k_c * fk, DT, PREC)
+                dk_c += fk * _mm(dAt, q_c * fq, DT, PREC)
+            At = tl.where(causalT, At * scale, 0.0)
+            dv_c = _mm(At, do_c, DT, PREC) + _mm(k_c * eLG, dS, DT, PREC)
+            dq_c += _mm(do_c, S0T, DT, PREC) * (eG * scale)
+            dk_c += _mm(v_c, dSt, DT, PREC) * eLG
+            dS = dS * tl.exp(GLr)[:, None] + _mm(qT * tl.exp(GT), do_c, DT, PREC) * scale
+            dSt = dSt * tl.exp(GL)[None, :] + _mm(doT, q_c * eG, DT, PREC) * scale
             dgam = q_c * dq_c - k_c * dk_c  # (BT, K)
             dg_c = tl.sum(dgam, axis=0)[None, :] - tl.cumsum(dgam, axis=0) + dgam + carry[None, :]
             carry += tl.sum(dgam, axis=0)
@@ -256,12 +302,12 @@ class _GLAFunction(torch.autograd.Function):
         store_ht = output_final_state or need_grad
         ht = C.alloc((B, H, K, V), torch.float32, dev) if store_ht else o
         h0 = initial_state.contiguous() if initial_state is not None else None
-        C.LAUNCHED['_gla_fwd_kernel'] = _gla_fwd_kernel[(NV, B * H)](
+        C.launched('_gla_fwd_kernel', _gla_fwd_kernel[(NV, B * H)](
             q, k, v, g if g is not None else q, h0 if h0 is not None else q, o, hs, ht, scale, T, NT,
             H=H, K=K, V=V, BT=BT, BV=BV, BC=BC, GATE=gate, HAS_H0=h0 is not None, STORE_HS=need_grad,
             STORE_HT=store_ht, DT=C.tl_dtype(q.dtype), PREC=C.dot_precision(q.dtype), CLAMP=CLAMP,
             num_warps=C.num_warps_for(K, BV), num_stages=1,
-        )
+        ))
         if need_grad:
             ctx.save_for_backward(q, k, v, g, hs, ht, h0)
             ctx.meta = (scale, gate, BT, BC, BV, initial_state.dtype if initial_state is not None else None)
@@ -284,14 +330,14 @@ class _GLAFunction(torch.autograd.Function):
         dh0 = C.alloc((B, H, K, V), torch.float32, dev) if h0 is not None else None
         if dht is not None:
             dht = dht.contiguous()
-        C.LAUNCHED['_gla_bwd_kernel'] = _gla_bwd_kernel[(NV, B * H)](
+        C.launched('_gla_bwd_kernel', _gla_bwd_kernel[(NV, B * H)](
             q, k, v, g if g is not None else q, hs, ht, do, dht if dht is not None else do,
             dq, dk, dv, dg if dg is not None else dq, dh0 if dh0 is not None else dq, scale, T, hs.shape[1] if hs.dim() == 4 else C.cdiv(T, BT),
             B * T * H * K, (g.numel() if g is not None else 0),
             H=H, K=K, V=V, BT=BT, BV=BV, BC=BC, GATE=gate, HAS_H0=h0 is not None, HAS_DHT=dht is not None,
             DT=C.tl_dtype(q.dtype), PREC=C.dot_precision(q.dtype), CLAMP=CLAMP,
             num_warps=C.num_warps_for(K, BV), num_stages=1,
-        )
+        ))
         dq = C.finish_partial(dq, q.dtype)
         dk = C.finish_partial(dk, k.dtype)
         dg = C.finish_partial(dg, g.dtype) if g is not None else None

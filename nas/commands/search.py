@@ -64,7 +64,7 @@ def search(
     store = open_store(url)
     settings = SearchSettings(study=study, space=space, budget=b, objectives=objs, sampler=sampler, trials=trials,
                               seed=seed, device=device)
-    runner = LocalSearch(store, settings, url)
+    runner = LocalSearch(store, settings)
     if runner.reconciled:
         typer.echo(f"resumed study {study!r}: {runner.reconciled} interrupted evaluation(s) marked failed", err=True)
     start = time.perf_counter()

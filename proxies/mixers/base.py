@@ -30,6 +30,7 @@ class MixerConfig:
     layer_idx: int = 0
     n_layers: int = 1
     impl: str = "auto"  # kernels implementation: auto | chunk | recurrent | triton
+    match_width: str = ""  # a mixer name: HybridLM sizes each layer to its parameters (proxies.width); "": off
 
     @property
     def dh(self) -> int:

@@ -31,10 +31,11 @@ class GatedRMSNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, gate: torch.Tensor | None = None) -> torch.Tensor:
         # x: (B, T, H, D); gate: (B, T, H, D) or None
-        xf = x.float()
-        y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight.float()
+        acc = torch.promote_types(x.dtype, torch.float32)  # float32, or float64 for float64 inputs
+        xf = x.to(acc)
+        y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight.to(acc)
         if gate is not None:
-            y = y * F.silu(gate.float())
+            y = y * F.silu(gate.to(acc))
         return y.to(x.dtype)
 
 

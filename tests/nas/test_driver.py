@@ -42,7 +42,7 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(tmp_path, monkeypatch
     monkeypatch.setattr(proxies.evaluate, "evaluate", flaky)
     url = f"sqlite:///{tmp_path / 'f.db'}"
     store = open_store(url)
-    outcomes = LocalSearch(store, _settings("f"), url).run()
+    outcomes = LocalSearch(store, _settings("f")).run()
     assert [o.status for o in outcomes].count("failed") == 2
     failed = store.evaluations("f", status="failed")
     assert len(failed) == 2 and all(e.error for e in failed)

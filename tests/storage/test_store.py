@@ -57,7 +57,8 @@ def test_records_are_detached_copies(store):
     "change, expected",
     [
         ({"proxy": {**PROXY, "steps": 400}}, "proxy.steps: stored 200, given 400"),
-        ({"proxy": {**PROXY, "tasks": {"mqar": {"seq": 512, "kv": 16}}}}, "proxy.tasks.mqar.seq: stored 256, given 512"),
+        ({"proxy": {**PROXY, "tasks": {"mqar": {"seq": 512, "kv": 16}}}},
+         "proxy.tasks.mqar.seq: stored 256, given 512"),
         ({"space": {k: v for k, v in SPACE.items() if k != "ratio"}}, "space.ratio: stored [0,0.5], not given"),
         ({"objectives": OBJECTIVES[:1]}, "objectives"),
         ({"objectives": [OBJECTIVES[0], {"metric": "flops", "direction": "maximize"}]},

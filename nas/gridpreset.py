@@ -1,0 +1,212 @@
+"""The ratio-by-mixer grid (as in arXiv 2507.06457: six linear mixers x five linear:full ratios, plus pure
+attention), evaluated at one or more fidelity levels and seeds, serially or by a pool of processes that
+share one database (and one GPU), with an optional promotion cascade.
+
+Attention layers are evenly spaced, each at the end of its period (`search_space.ratio.evenly_spaced`):
+24 layers at 3:1 put attention at 3, 7, ..., 23. Every evaluation goes through `nas.driver.evaluate_into`,
+so a layout already evaluated under the same level, settings and seed is reused, not trained again.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from nas.errors import UsageError
+from proxies.budget import Budget
+from search_space.layout import Layout
+from search_space.names import ATTENTION, LINEAR_MIXERS
+from search_space.ratio import attention_count, canonical_ratio, evenly_spaced
+
+GRID_VARIANTS = ("hgrn", "hgrn2", "gla", "retnet", "deltanet", "gdn")
+GRID_RATIOS = ("24:1", "12:1", "6:1", "3:1", "pure")
+
+
+def grid_layouts(variants: Sequence[str], ratios: Sequence[str], n_layers: int,
+                 include_attention: bool = True) -> list[Layout]:
+    """Every variant at every ratio (evenly spaced attention), then pure attention; duplicates dropped."""
+    if n_layers < 1:
+        raise UsageError(f"--layers must be at least 1, got {n_layers}")
+    if not variants:
+        raise UsageError(f"no variants given; valid: {', '.join(LINEAR_MIXERS)}")
+    for v in variants:
+        if v not in LINEAR_MIXERS:
+            raise UsageError(f"unknown linear mixer {v!r}; valid: {', '.join(LINEAR_MIXERS)}")
+    if len(set(variants)) != len(variants):
+        raise UsageError(f"variant listed twice in {','.join(variants)}")
+    if not ratios:
+        raise UsageError("no ratios given, e.g. --ratios 12:1,3:1,pure")
+    canon = [canonical_ratio(r) for r in ratios]  # SpaceError on a bad ratio
+    out: dict[Layout, None] = {}
+    for v in variants:
+        for r in canon:
+            att = set(evenly_spaced(n_layers, attention_count(n_layers, r)))
+            out.setdefault(Layout(tuple(ATTENTION if i in att else v for i in range(n_layers))))
+    if include_attention:
+        out.setdefault(Layout((ATTENTION,) * n_layers))
+    return list(out)
+
+
+@dataclass(frozen=True)
+class Job:
+    layout: str
+    level: str
+    budget: dict[str, Any]
+    seed: int
+
+
+@dataclass
+class JobResult:
+    job: Job
+    status: str  # complete | cached | failed
+    metrics: dict[str, Any]
+    error: str | None
+    wall_s: float
+
+
+# -- evaluation, in this process or in a pool ----------------------------------------------------------------
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(url: str, threads: int | None) -> None:
+    from storage import open_store
+
+    if threads is not None:  # pool workers share the cores
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+    _WORKER["store"] = open_store(url)
+
+
+def _run_job(job: Job, device: str, study: str) -> JobResult:
+    from nas.driver import evaluate_into
+
+    store = _WORKER["store"]
+    status, metrics, error, wall = evaluate_into(
+        store, layout=Layout.parse(job.layout), budget=Budget.from_dict(job.budget), seed=job.seed, device=device,
+        fidelity=job.level, study=study, trial_number=None,
+    )
+    keep = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+    return JobResult(job, status, keep, error, wall)
+
+
+class Evaluator:
+    """Runs jobs serially (workers <= 1) or in a pool of spawned processes; `on_result` sees each as it ends."""
+
+    def __init__(self, url: str, study: str, device: str, workers: int = 1,
+                 on_result: Callable[[JobResult], None] | None = None) -> None:
+        self.url, self.study, self.device, self.workers = url, study, device, max(1, workers)
+        self.on_result = on_result
+        self._pool = None
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        if self.workers == 1:
+            _init_worker(url, None)
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                             initializer=_init_worker, initargs=(url, threads))
+
+    def run(self, jobs: Sequence[Job]) -> list[JobResult]:
+        results = []
+        if self._pool is None:
+            for job in jobs:
+                results.append(self._done(_run_job(job, self.device, self.study)))
+            return results
+        from concurrent.futures import as_completed
+
+        futures = [self._pool.submit(_run_job, job, self.device, self.study) for job in jobs]
+        try:
+            for f in as_completed(futures):
+                results.append(self._done(f.result()))
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+        return results
+
+    def _done(self, r: JobResult) -> JobResult:
+        if self.on_result is not None:
+            self.on_result(r)
+        return r
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+# -- levels, seeds and the cascade ---------------------------------------------------------------------------
+
+
+def jobs_for(layouts: Sequence[str], level: str, budget: Budget, seeds: Sequence[int]) -> list[Job]:
+    b = budget.to_dict()
+    return [Job(lay, level, b, s) for lay in layouts for s in seeds]
+
+
+def run_levels(evaluator: Evaluator, store: Any, study: str, layouts: Sequence[str],
+               levels: Sequence[tuple[str, Budget]], seeds: Sequence[int], objectives: list[dict[str, str]],
+               cascade: Any = None, on_stage: Callable[[str, int, int], None] | None = None) -> list[JobResult]:
+    """Evaluate `layouts` at every level and seed; with `cascade` (a PromotionRule), only the layouts the
+    rule promotes from one level go on to the next."""
+    from nas.calibrate import Results
+    from nas.cascade import objective_points, promote
+
+    if cascade is None:  # every level at once: the pool stays busy across level boundaries
+        jobs = [j for name, b in levels for j in jobs_for(layouts, name, b, seeds)]
+        return evaluator.run(jobs)
+    results: list[JobResult] = []
+    current = list(layouts)
+    metrics = [o["metric"] for o in objectives]
+    directions = [o["direction"] for o in objectives]
+    for i, (name, b) in enumerate(levels):
+        if on_stage is not None:
+            on_stage(name, len(current), len(layouts))
+        results += evaluator.run(jobs_for(current, name, b, seeds))
+        if i == len(levels) - 1:
+            break
+        res = Results.from_evaluations(store.evaluations(study, status="complete", fidelity=name), metrics)
+        points = objective_points(res, name, metrics, current)
+        noise = [res.noise_floor(name, m)[0] for m in metrics]
+        current = promote(points, directions, noise, cascade)
+    return results
+
+
+# -- progress lines -----------------------------------------------------------------------------------------
+
+
+class ProgressLines:
+    """One line per finished evaluation on stderr: count, level, seed, layout, scores, time, ETA."""
+
+    def __init__(self, total: int, stream: Any = None) -> None:
+        self.total, self.done, self.t0 = total, 0, time.perf_counter()
+        self.stream = stream or sys.stderr
+        self.counts = {"complete": 0, "cached": 0, "failed": 0}
+
+    def grow(self, total: int) -> None:
+        self.total = total
+
+    def __call__(self, r: JobResult) -> None:
+        self.done += 1
+        self.counts[r.status] = self.counts.get(r.status, 0) + 1
+        j = r.job
+        if r.status == "failed":
+            what = f"FAILED ({r.error})"
+        else:
+            m = r.metrics
+            what = ", ".join(f"{k} {_fmt(m[k])}" for k in ("recall", "perplexity", "flops") if k in m)
+            what += " (cached)" if r.status == "cached" else f" in {r.wall_s:.1f} s"
+        elapsed = time.perf_counter() - self.t0
+        left = (elapsed / self.done) * (self.total - self.done) if self.done else 0.0
+        print(f"[{self.done}/{self.total}] {j.level} seed {j.seed} {j.layout}: {what} | {elapsed:.0f} s, "
+              f"~{left:.0f} s left", file=self.stream, flush=True)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.3e}"
+    return str(v)

@@ -1,0 +1,75 @@
+"""`retnet`: multi-scale retention, the token mixer of RetNet (Sun et al., arXiv 2307.08621), their Section 2.
+
+Per head h, a fixed decay gamma_h = 1 - 2^(-5 - h) (h = 0 .. H-1), constant over time and data:
+    S_t = gamma_h S_{t-1} + k_t^T v_t,  o_t = q_t S_t / sqrt(dk/H)   (their recurrent form, Eq. 6)
+with q = rotary(x W_Q), k = rotary(x W_K) (the paper's xPos rotation; plain rotary here, as in
+flash-linear-attention's release), then MSR(x) = (swish(x W_G) * Norm_h(o)) W_O with a per-head RMSNorm
+(the paper's GroupNorm over heads; RMSNorm as in the later torchscale and the fla release). The core is
+`ops.gla` with a per-head log gate log(gamma_h), the same at every step; the paper's parallel-form
+normalisations of the decay matrix and the scores are left out (the per-head norm is scale invariant).
+Defaults as in the paper: n_heads heads, key width d (expand_k = 1), value and gate width 2d (expand_v = 2), so
+the layer holds 8 d^2 parameters (the paper pairs it with a 2d FFN; the MLP here is fixed, so `match_width`
+brings expand_v down to ~2/3 to hold attention's 4 d^2).
+FLOPs per token: 4 d dk + 6 d dv + 4 dk dv / H. Decode state: H (dk/H)(dv/H) elements.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from proxies import ops
+from proxies.mixers.base import Mixer, MixerConfig, linear_flops
+from proxies.mixers.common import GatedRMSNorm, merge_heads, rotary, split_heads
+from proxies.registry import MixerSpec, register
+
+
+def retention_decays(n_heads: int) -> torch.Tensor:
+    """gamma_h = 1 - 2^(-5 - h), h = 0 .. n_heads - 1 (float64)."""
+    return 1.0 - 2.0 ** (-5.0 - torch.arange(n_heads, dtype=torch.float64))
+
+
+class RetNet(Mixer):
+    name = "retnet"
+
+    def __init__(self, cfg: MixerConfig) -> None:
+        super().__init__(cfg)
+        d, H = cfg.d_model, cfg.n_heads
+        self.H = H
+        self.dk, self.dv = cfg.widths(1.0, 2.0)
+        if (self.dk // H) % 2:
+            raise ValueError(f"retnet: rotary needs an even key head size, got {self.dk // H}")
+        self.q = nn.Linear(d, self.dk, bias=False)
+        self.k = nn.Linear(d, self.dk, bias=False)
+        self.v = nn.Linear(d, self.dv, bias=False)
+        self.g = nn.Linear(d, self.dv, bias=False)
+        self.norm = GatedRMSNorm(self.dv // H)
+        self.o = nn.Linear(self.dv, d, bias=False)
+        self.register_buffer("log_decay", retention_decays(H).log().float(), persistent=False)  # (H,)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        H, theta = self.H, self.cfg.rope_theta
+        B, T, _ = x.shape
+        q = rotary(split_heads(self.q(x), H), theta)  # (B, T, H, K)
+        k = rotary(split_heads(self.k(x), H), theta)
+        v = split_heads(self.v(x), H)  # (B, T, H, V)
+        g = self.log_decay.to(torch.promote_types(x.dtype, torch.float32)).expand(B, T, H)  # (B, T, H)
+        o = ops.gla(q, k, v, g, impl=self.cfg.impl)  # (B, T, H, V)
+        o = self.norm(o, split_heads(self.g(x), H))
+        return self.o(merge_heads(o))
+
+    def flops_per_token(self, context_len: int) -> float:
+        d, dk, dv, H = self.cfg.d_model, self.dk, self.dv, self.H
+        proj = 2 * linear_flops(d, dk) + 2 * linear_flops(d, dv) + linear_flops(dv, d)
+        return proj + 4 * dk * dv / H
+
+    def state_bytes(self, context_len: int, dtype_bytes: int = 2) -> int:
+        return (self.dk * self.dv // self.H) * dtype_bytes
+
+
+register(MixerSpec(
+    name="retnet", cls=RetNet,
+    paper="Retentive Network: A Successor to Transformer for Large Language Models (arXiv 2307.08621)",
+    flops_formula="4 d dk + 6 d dv + 4 dk dv / H",
+    state_formula="dk dv / H (dk = d, dv = 2d)",
+))
