@@ -132,17 +132,8 @@ class Results:
 
     @property
     def levels(self) -> list[str]:
-        """Levels, cheapest first (mean compute seconds per evaluation), then by name."""
-        def avg(level: str) -> float:
-            c = [s for lay in self.costs[level].values() for s in lay.values()]
-            return mean(c) if c else 0.0
-
-        return sorted(self.values, key=lambda lv: (avg(lv), lv))
-
-    def ordered(self, preferred: Sequence[str] | None) -> list[str]:
-        """`preferred` levels first in their order (those present), then the rest cheapest first."""
-        pref = [lv for lv in preferred or [] if lv in self.values]
-        return pref + [lv for lv in self.levels if lv not in pref]
+        """Levels in the order they were first evaluated (a grid and a cascade go low to high)."""
+        return list(self.values)
 
     def layouts(self, level: str) -> list[str]:
         return list(self.values.get(level, {}))
@@ -293,7 +284,8 @@ def read_reference(path: str | Path, known_metrics: Sequence[str]) -> tuple[dict
     out: dict[str, dict[str, float]] = {}
     for lineno, r in enumerate(rows[1:], start=2):
         if len(r) != len(header):
-            raise UsageError(f"reference CSV {str(p)!r} line {lineno}: {len(r)} cells, the header has {len(header)}")
+            raise UsageError(f"reference CSV {str(p)!r} line {lineno}: {len(r)} cells, the header has {len(header)} "
+                             "(quote a layout that holds commas, or write its mixers with spaces: 'gdn attn')")
         try:
             layout = Layout.parse(r[li]).canonical()
         except LayoutError as e:
@@ -403,7 +395,7 @@ def render_report(report: dict[str, Any]) -> str:
     from nas.cascade import CascadeReport, Stage, render as render_cascade
 
     out = [f"calibration of study {report['study']!r}: levels {', '.join(report['levels']) or '-'} "
-           f"(cheapest first unless given); metrics {', '.join(report['metrics'])}"]
+           f"(low to high); metrics {', '.join(report['metrics'])}"]
     for lv, info in report["per_level"].items():
         out.append(f"  {lv}: {info['layouts']} layouts, seeds {','.join(map(str, info['seeds']))}, "
                    f"{info['compute_s']:.1f} compute-s on {', '.join(info['devices'])}")

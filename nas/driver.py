@@ -69,7 +69,9 @@ def failure_reason(exc: BaseException) -> str:
 
 
 def evaluate_into(store: Store, *, layout: Layout, budget: Budget, seed: int, device: str, fidelity: str,
-                  study: str | None, trial_number: int | None) -> tuple[str, dict[str, Any], str | None, float]:
+                  study: str | None, trial_number: int | None,
+                  progress: Callable[[str, int, float], None] | None = None,
+                  ) -> tuple[str, dict[str, Any], str | None, float]:
     """Evaluate `layout` (or reuse a cached evaluation under the same proxy settings) and record it.
 
     Returns (status, metrics, error, wall_time_s); status is complete, cached or failed.
@@ -87,7 +89,7 @@ def evaluate_into(store: Store, *, layout: Layout, budget: Budget, seed: int, de
     eid = _start(store, layout, key, settings, seed, fidelity, study, trial_number, device)
     t0 = time.perf_counter()
     try:
-        m = evaluate(layout, budget, device=device, seed=seed)
+        m = evaluate(layout, budget, device=device, seed=seed, progress=progress)
     except KeyboardInterrupt:
         store.fail_evaluation(eid, error="interrupted", wall_time_s=time.perf_counter() - t0)
         raise

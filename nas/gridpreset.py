@@ -176,6 +176,34 @@ def run_levels(evaluator: Evaluator, store: Any, study: str, layouts: Sequence[s
     return results
 
 
+def cascade_after_search(store: Any, url: str, study: str, levels: Sequence[tuple[Any, Budget]],
+                         seeds: Sequence[int], objectives: list[dict[str, str]], rule: Any, device: str) -> Any:
+    """After a search at the first level: promote its layouts level by level (the first level's runs are
+    cache hits) and return the cascade's report (`nas.cascade.CascadeReport`)."""
+    from nas.calibrate import Results
+    from nas.cascade import simulate
+
+    first = levels[0][0].name
+    layouts = list(dict.fromkeys(e.layout for e in store.evaluations(study, status="complete", fidelity=first)))
+    progress = ProgressLines(len(layouts) * len(seeds))
+
+    def on_stage(name: str, n: int, total: int) -> None:
+        if name != first:
+            progress.grow(progress.total + n * len(seeds))
+            print(f"promoting {n} of {total} layouts to level {name}", file=sys.stderr, flush=True)
+
+    evaluator = Evaluator(url, study, device, 1, on_result=progress)
+    try:
+        run_levels(evaluator, store, study, layouts, [(lv.name, b) for lv, b in levels], seeds, objectives,
+                   cascade=rule, on_stage=on_stage)
+    finally:
+        evaluator.close()
+    names = [lv.name for lv, _ in levels]
+    done = [e for e in store.evaluations(study, status="complete") if e.fidelity in names]
+    res = Results.from_evaluations(done, [o["metric"] for o in objectives])
+    return simulate(res, names, objectives, rule, layouts=[lay for lay in layouts if lay in res.values.get(first, {})])
+
+
 # -- progress lines -----------------------------------------------------------------------------------------
 
 

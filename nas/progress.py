@@ -78,3 +78,42 @@ def _line(o: TrialOutcome) -> str:
     vals = ", ".join(f"{k} {_fmt(float(o.metrics[k]))}" for k in ("recall", "perplexity", "flops") if k in o.metrics)
     tag = " (cached)" if o.status == "cached" else f" in {o.wall_time_s:.1f} s"
     return f"trial {o.trial} {o.layout}: {vals}{tag}"
+
+
+class EvalProgress:
+    """Training progress of one evaluation: a live bar per phase on a terminal, else a line every 20%."""
+
+    def __init__(self, totals: dict[str, int]) -> None:
+        self.totals = totals
+        self.live = sys.stderr.isatty()
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._printed: dict[str, int] = {}
+
+    def __enter__(self) -> "EvalProgress":
+        if self.live:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
+                                      console=Console(stderr=True), transient=True)
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def __call__(self, phase: str, step: int, loss: float) -> None:
+        total = self.totals.get(phase, 0)
+        done = step + 1
+        if self._progress is not None:
+            if phase not in self._tasks:
+                self._tasks[phase] = self._progress.add_task(f"train {phase}", total=total, loss="")
+            self._progress.update(self._tasks[phase], completed=done, loss=f"{loss:.3f}")
+            return
+        tenth = (5 * done) // max(1, total)
+        if tenth > self._printed.get(phase, 0) or done == total:
+            self._printed[phase] = tenth
+            print(f"train {phase}: step {done}/{total}, loss {loss:.3f}", file=sys.stderr, flush=True)

@@ -38,7 +38,8 @@ def gla(q, k, v, g=None, *, scale: float | None = None, impl: str = "auto"):
     """Gated linear attention, `(B, T, H, K)` x2, `(B, T, H, V)`, log-gate per channel or per head."""
     if is_counting():
         return _gla_op(q, k, v, g, -1.0 if scale is None else scale)
-    return kernels.gla(q, k, v, g, scale=scale, impl=_auto(impl, q, v))[0]
+    impl = _auto(impl, q, v, scalar_gate=g is not None and g.dim() == 3)
+    return kernels.gla(q, k, v, g, scale=scale, impl=impl)[0]
 
 
 def delta_rule(q, k, v, beta, g=None, *, scale: float | None = None, impl: str = "auto"):
@@ -48,11 +49,14 @@ def delta_rule(q, k, v, beta, g=None, *, scale: float | None = None, impl: str =
     return kernels.delta_rule(q, k, v, beta, g, scale=scale, impl=_auto(impl, q, v))[0]
 
 
-def _auto(impl: str, q, v) -> str:
+def _auto(impl: str, q, v, scalar_gate: bool = False) -> str:
     """"auto" on CUDA takes the PyTorch chunked form where the Triton kernels cannot run: head sizes K, V that are
-    not powers of two in [16, 128] (e.g. widths sized by `proxies.width`); any other `impl` is kept."""
+    not powers of two in [16, 128] (e.g. widths sized by `proxies.width`), and, for gla with a per-head (scalar)
+    gate, K < 64 (kernels.triton.gla faults or returns wrong dk, dg there on torch 2.11 / H100: K=16, and
+    K=32 with V=32 or 64, seen with kernels.triton._check.check_gla); any other `impl` is kept."""
     ok = lambda n: 16 <= n <= 128 and n & (n - 1) == 0  # noqa: E731
-    if impl == "auto" and q.is_cuda and not (ok(q.shape[-1]) and ok(v.shape[-1])):
+    K, V = q.shape[-1], v.shape[-1]
+    if impl == "auto" and q.is_cuda and (not (ok(K) and ok(V)) or (scalar_gate and K < 64)):
         return "chunk"
     return impl
 

@@ -66,7 +66,7 @@ if [[ $MODE == check || $MODE == all ]]; then
   HYBRID_NAS_KERNEL_SYNC=1 check delta
 fi
 
-if [[ $MODE == test || $MODE == all ]]; then
+if [[ $MODE == test || $MODE == all ]] && [[ -z "${SKIP_PYTEST:-}" ]]; then
   python3 -m pytest -q -p no:cacheprovider -o addopts="" -m gpu tests/kernels/test_triton_gla.py tests/kernels/test_triton_delta.py 2>&1 | tail -15
 fi
 
@@ -74,8 +74,8 @@ if [[ $MODE == bench || $MODE == all ]]; then
 timeout ${BENCH_TIMEOUT:-200} python3 - <<'PY' 2>&1 | tee "$OUT/bench.txt"
 import json, os
 from kernels.bench import bench_kernels, format_table
-rows = bench_kernels(ops=("gla_scalar", "gla_channel", "delta_gated", "delta"), impls=("triton", "torch_chunk"),
-                     rep_ms=100, verbose=True)
+impls = tuple(os.environ.get("BENCH_IMPLS", "triton,torch_chunk").split(","))
+rows = bench_kernels(ops=("gla_scalar", "gla_channel", "delta_gated", "delta"), impls=impls, rep_ms=100, verbose=True)
 open(os.environ.get("OUT", "/tmp") + "/bench.json", "w").write(json.dumps(rows, indent=1))
 PY
 fi
@@ -83,7 +83,8 @@ fi
 if [[ $MODE == fla || $MODE == all ]]; then
 timeout ${FLA_TIMEOUT:-150} python3 - <<'PY' 2>&1 | tee "$OUT/bench_fla.txt"
 from kernels.bench import bench_kernels
-bench_kernels(shapes=[(2, 8192, 8, 128), (16, 1024, 4, 64)], ops=("delta", "delta_gated", "gla_scalar", "gla_channel"),
+import os
+bench_kernels(shapes=[(2, 8192, 8, 128), (16, 1024, 4, 64)], ops=tuple(os.environ.get("FLA_OPS", "delta,delta_gated,gla_scalar,gla_channel").split(",")),
               impls=("fla",), sdpa=False, rep_ms=100, verbose=True)
 PY
 fi

@@ -210,11 +210,19 @@ class SearchSpace:
         return [c for a in self.allowed_counts() for c in itertools.combinations(range(self.n_layers), a)]
 
     def grid_size(self) -> int:
-        total = 0
-        for att in self.attention_choices():
-            n_lin = self.n_layers - len(att)
-            total += len(self.mixers) ** n_lin if self.mix_linear else (len(self.mixers) if n_lin else 1)
-        return total + (1 if self.include_pure_attention else 0)
+        """How many layouts `grid()` yields (counted, not enumerated)."""
+
+        def per_placement(n_attention: int) -> int:
+            n_lin = self.n_layers - n_attention
+            return len(self.mixers) ** n_lin if self.mix_linear else (len(self.mixers) if n_lin else 1)
+
+        if self.placement == "free":
+            total = sum(math.comb(self.n_layers, a) * per_placement(a) for a in self.allowed_counts())
+        else:
+            total = sum(per_placement(len(att)) for att in self.attention_choices())
+        all_attention_counted = self.count_allowed(self.n_layers) and (
+            self.placement == "free" or self.n_layers in (len(a) for a in self.attention_choices()))
+        return total + (1 if self.include_pure_attention and not all_attention_counted else 0)
 
     def grid(self) -> Iterator[Layout]:
         """Every layout of the space, once each (raises `SpaceError` above GRID_LIMIT layouts)."""

@@ -141,9 +141,9 @@ def _get(params: Mapping[str, Any], name: str) -> Any:
 
 def _flag(params: Mapping[str, Any], name: str) -> bool:
     value = _get(params, name)
-    if not isinstance(value, bool):
-        raise SpaceError(f"parameter {name!r} must be True or False, got {value!r}")
-    return value
+    if isinstance(value, bool) or type(value).__name__ == "bool_":  # numpy's bool from a searcher
+        return bool(value)
+    raise SpaceError(f"parameter {name!r} must be True or False, got {value!r}")
 
 
 def _mixer(space: SearchSpace, params: Mapping[str, Any], name: str) -> str:

@@ -43,12 +43,13 @@ def check_gla(B, T, H, K, V, gate="scalar", dtype=torch.bfloat16, h0=True, ht=Tr
     ins = [x.requires_grad_() for x in [q, k, v] + ([g] if g is not None else []) + ([s0] if h0 else [])]
     do, dst = r(B, T, H, V).to(dtype), r(B, H, K, V)
     old, C.POISON = C.POISON, True
+    oldf, C.FORCE_TRITON = C.FORCE_TRITON, True
     try:
         o, st = gla(q, k, v, g, initial_state=s0, output_final_state=ht)
         loss = (o.float() * do.float()).sum() + ((st * dst).sum() if ht else 0)
         gr = _grads(loss, ins)
     finally:
-        C.POISON = old
+        C.POISON, C.FORCE_TRITON = old, oldf
     d = lambda x: x.detach().double().requires_grad_() if x is not None else None  # noqa: E731
     ins2 = [d(x) for x in ins]
     it = iter(ins2)
@@ -83,12 +84,13 @@ def check_delta(B, T, H, K, V, gated=True, dtype=torch.bfloat16, h0=True, ht=Tru
     ins = [x.requires_grad_() for x in [q, k, v, beta] + ([g] if gated else []) + ([s0] if h0 else [])]
     do, dst = r(B, T, H, V).to(dtype), r(B, H, K, V)
     old, C.POISON = C.POISON, True
+    oldf, C.FORCE_TRITON = C.FORCE_TRITON, True
     try:
         o, st = delta_rule(q, k, v, beta, g, initial_state=s0, output_final_state=ht)
         loss = (o.float() * do.float()).sum() + ((st * dst).sum() if ht else 0)
         gr = _grads(loss, ins)
     finally:
-        C.POISON = old
+        C.POISON, C.FORCE_TRITON = old, oldf
     ins2 = [x.detach().double().requires_grad_() for x in ins]
     it = iter(ins2)
     q2, k2, v2, b2 = next(it), next(it), next(it), next(it)

@@ -22,7 +22,7 @@ import triton
 import triton.language as tl
 
 from kernels.triton import _common as C
-from kernels.triton.gla import _mm
+from kernels.triton.gla import _mm, chunk_cumsum, gate_grad
 
 
 @triton.jit
@@ -47,9 +47,10 @@ def _delta_prep_kernel(
     strict = rt[:, None] > rt[None, :]
     kk = tl.dot(k_c, kT, input_precision=PREC)
     if GATED:
-        g_c = tl.load(g + row0 + t * H, mask=mt, other=0.0).to(tl.float32)
-        G = tl.cumsum(g_c, axis=0)
-        L = tl.where(strict, kk * tl.exp(tl.where(strict, G[:, None] - G[None, :], 0.0)), 0.0) * b_c[:, None]
+        tc = tl.minimum(t, T - 1)
+        Gcol = tl.load(g + row0 + tc[:, None] * H)  # g holds the within-chunk cumulative gate
+        Grow = tl.load(g + row0 + tc[None, :] * H)
+        L = tl.where(strict, kk * tl.exp(tl.where(strict, Gcol - Grow, 0.0)), 0.0) * b_c[:, None]
     else:
         L = tl.where(strict, kk, 0.0) * b_c[:, None]
     M = tl.where(rt[:, None] == rt[None, :], 1.0, 0.0)
@@ -95,16 +96,17 @@ def _delta_fwd_kernel(
                      S.to(hs.dtype.element_ty))
         Tm = M * b_c[None, :]
         if GATED:
-            g_c = tl.load(g + row0 + t * H, mask=mt, other=0.0).to(tl.float32)
-            G = tl.cumsum(g_c, axis=0)
-            GL = tl.sum(g_c, axis=0)
-            eG = tl.exp(G)
-            W = _mm(Tm, k_c * eG[:, None], DT, PREC)
-            D = tl.exp(tl.where(causal, G[:, None] - G[None, :], -1e30))
+            tc = tl.minimum(t, T - 1)
+            Gcol = tl.load(g + row0 + tc[:, None] * H)  # (BT, 1) within-chunk cumulative gate
+            Grow = tl.load(g + row0 + tc[None, :] * H)  # (1, BT)
+            GL = tl.load(g + row0 + (tl.minimum(c * BT + BT, T) - 1) * H)
+            eGcol = tl.exp(Gcol)
+            W = _mm(Tm, k_c * eGcol, DT, PREC)
+            D = tl.exp(tl.where(causal, Gcol - Grow, -1e30))
             A = _mm(q_c, kT, DT, PREC) * D
             Vn = _mm(Tm, v_c, DT, PREC) - _mm(W, S, DT, PREC)
-            o_c = _mm(q_c * eG[:, None], S, DT, PREC) + _mm(A, Vn, DT, PREC)
-            S = S * tl.exp(GL) + _mm(kT * tl.exp(GL - G)[None, :], Vn, DT, PREC)
+            o_c = _mm(q_c * eGcol, S, DT, PREC) + _mm(A, Vn, DT, PREC)
+            S = S * tl.exp(GL) + _mm(kT * tl.exp(GL - Grow), Vn, DT, PREC)
         else:
             W = _mm(Tm, k_c, DT, PREC)
             A = tl.where(causal, _mm(q_c, kT, DT, PREC), 0.0)
@@ -147,11 +149,6 @@ def _delta_bwd_kernel(
     else:
         dS = tl.zeros([K, BV], dtype=tl.float32)
         dSt = tl.zeros([BV, K], dtype=tl.float32)
-    if GATED and HAS_DHT:
-        carry = tl.sum(tl.sum(tl.load(ht + p_s) * dS, axis=1), axis=0)
-    else:
-        carry = tl.sum(tl.zeros([BT], dtype=tl.float32), axis=0)
-
     for ci in range(NT):
         c = NT - 1 - ci
         t = c * BT + rt
@@ -173,42 +170,47 @@ def _delta_bwd_kernel(
         Tm = M * b_c[None, :]
         TmT = MT * b_c[:, None]
         if GATED:
-            g_c = tl.load(g + row0 + t * H, mask=mt, other=0.0).to(tl.float32)
-            G = tl.cumsum(g_c, axis=0)
-            GL = tl.sum(g_c, axis=0)
-            eG = tl.exp(G)
-            eLG = tl.exp(GL - G)
+            tc = tl.minimum(t, T - 1)
+            Gcol = tl.load(g + row0 + tc[:, None] * H)  # (BT, 1) within-chunk cumulative gate
+            Grow = tl.load(g + row0 + tc[None, :] * H)  # (1, BT)
+            GL = tl.load(g + row0 + (tl.minimum(c * BT + BT, T) - 1) * H)
+            eGcol = tl.exp(Gcol)
+            eGrow = tl.exp(Grow)
+            eLGcol = tl.exp(GL - Gcol)
+            eLGrow = tl.exp(GL - Grow)
             eGL = tl.exp(GL)
-            D = tl.exp(tl.where(causal, G[:, None] - G[None, :], -1e30))
-            Dt = tl.exp(tl.where(causalT, G[None, :] - G[:, None], -1e30))
+            D = tl.exp(tl.where(causal, Gcol - Grow, -1e30))
+            Dt = tl.exp(tl.where(causalT, Grow - Gcol, -1e30))
         else:
-            eG = tl.full([BT], 1.0, tl.float32)
-            eLG = eG
+            eGcol = tl.full([BT, 1], 1.0, tl.float32)
+            eGrow = tl.full([1, BT], 1.0, tl.float32)
+            eLGcol = eGcol
+            eLGrow = eGrow
             eGL = 1.0
             D = tl.where(causal, 1.0, 0.0)
             Dt = tl.where(causalT, 1.0, 0.0)
-        kg = k_c * eG[:, None]
-        kgT = kT * eG[None, :]
-        kdT = kT * eLG[None, :]
-        qg = q_c * eG[:, None]
+        kg = k_c * eGcol
+        kgT = kT * eGrow
+        kdT = kT * eLGrow
+        qg = q_c * eGcol
         X = v_c - _mm(kg, S0, DT, PREC)                                      # (BT, BV)
         XT = vT - _mm(S0T, kgT, DT, PREC)                                    # (BV, BT)
         Vn = _mm(Tm, X, DT, PREC)
         VnT = _mm(XT, TmT, DT, PREC)
         A = _mm(q_c, kT, DT, PREC) * (D * scale)
         At = _mm(k_c, qT, DT, PREC) * (Dt * scale)
-        dVn = _mm(At, do_c, DT, PREC) + _mm(k_c * eLG[:, None], dS, DT, PREC)  # (BT, BV)
+        dVn = _mm(At, do_c, DT, PREC) + _mm(k_c * eLGcol, dS, DT, PREC)  # (BT, BV)
         dVnT = _mm(doT, A, DT, PREC) + _mm(dSt, kdT, DT, PREC)              # (BV, BT)
         dA = _mm(do_c, VnT, DT, PREC) * (D * scale)
         dAt = _mm(Vn, doT, DT, PREC) * (Dt * scale)
-        dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, S0T, DT, PREC) * (eG * scale)[:, None]
-        dk_c = _mm(dAt, q_c, DT, PREC) + _mm(Vn, dSt, DT, PREC) * eLG[:, None]
+        dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, S0T, DT, PREC) * (eGcol * scale)
+        dk_c = _mm(dAt, q_c, DT, PREC) + _mm(Vn, dSt, DT, PREC) * eLGcol
         dv_c = _mm(TmT, dVn, DT, PREC)
         dvT = _mm(dVnT, Tm, DT, PREC)
-        dS = dS * eGL + _mm(qT * eG[None, :], do_c, DT, PREC) * scale - _mm(kgT, dv_c, DT, PREC)
+        dS = dS * eGL + _mm(qT * eGrow, do_c, DT, PREC) * scale - _mm(kgT, dv_c, DT, PREC)
         dSt = dSt * eGL + _mm(doT, qg, DT, PREC) * scale - _mm(dvT, kg, DT, PREC)
         dW = -_mm(dVn, S0T, DT, PREC)                                        # (BT, K)
-        dk_c += _mm(TmT, dW, DT, PREC) * eG[:, None]
+        dk_c += _mm(TmT, dW, DT, PREC) * eGcol
         dT = _mm(dVn, XT, DT, PREC)                                          # (BT, BT)
         dTt = _mm(X, dVnT, DT, PREC)
         db_c = tl.sum(dT * M, axis=0)
@@ -222,9 +224,8 @@ def _delta_bwd_kernel(
         dBt = dAkkT * Dst * b_c[None, :]
         dk_c += _mm(dB, k_c, DT, PREC) + _mm(dBt, k_c, DT, PREC)
         if GATED:
-            dgam = tl.sum(q_c * dq_c, axis=1) - tl.sum(v_c * dv_c, axis=1)
-            dg_c = tl.sum(dgam, axis=0) - tl.cumsum(dgam, axis=0) + dgam + carry
-            carry += tl.sum(dgam, axis=0)
+            # dGamma_t = sum(q_t dq_t) - sum(v_t dv_t) (partial over V blocks); reverse cumsum on the host
+            dg_c = tl.sum(q_c * dq_c, axis=1) - tl.sum(v_c * dv_c, axis=1)
             tl.store(dg + i_v.to(tl.int64) * NVBTH + row0 + t * H, dg_c, mask=mt)
         tl.store(dbeta + i_v.to(tl.int64) * NVBTH + row0 + t * H, db_c, mask=mt)
         p_qk = i_v.to(tl.int64) * NVBTHK + row0 * K + t[:, None] * (H * K) + rk[None, :]
@@ -254,9 +255,10 @@ class _DeltaFunction(torch.autograd.Function):
         dev = q.device
         DT, PREC = C.tl_dtype(q.dtype), C.dot_precision(q.dtype)
         need_grad = any(ctx.needs_input_grad)
+        gc = chunk_cumsum(g, BT) if g is not None else None  # within-chunk cumulative log gate
         Ms = C.alloc((B * H, NT, BT, BT), torch.float32, dev)
         C.launched('_delta_prep_kernel', _delta_prep_kernel[(NT, B * H)](
-            k, beta, g if g is not None else beta, Ms, T, NT, H=H, K=K, BT=BT, GATED=g is not None,
+            k, beta, gc if gc is not None else beta, Ms, T, NT, H=H, K=K, BT=BT, GATED=g is not None,
             DT=DT, PREC=PREC, num_warps=4, num_stages=1,
         ))
         o = C.alloc((B, T, H, V), v.dtype, dev)
@@ -265,18 +267,18 @@ class _DeltaFunction(torch.autograd.Function):
         ht = C.alloc((B, H, K, V), torch.float32, dev) if store_ht else o
         h0 = initial_state.contiguous() if initial_state is not None else None
         C.launched('_delta_fwd_kernel', _delta_fwd_kernel[(NV, B * H)](
-            q, k, v, beta, g if g is not None else beta, Ms, h0 if h0 is not None else q, o, hs, ht, scale, T, NT,
+            q, k, v, beta, gc if gc is not None else beta, Ms, h0 if h0 is not None else q, o, hs, ht, scale, T, NT,
             H=H, K=K, V=V, BT=BT, BV=BV, GATED=g is not None, HAS_H0=h0 is not None, STORE_HS=need_grad,
             STORE_HT=store_ht, DT=DT, PREC=PREC, num_warps=C.num_warps_for(K, BV), num_stages=1,
         ))
         if need_grad:
-            ctx.save_for_backward(q, k, v, beta, g, Ms, hs, ht, h0)
+            ctx.save_for_backward(q, k, v, beta, g, gc, Ms, hs, ht, h0)
             ctx.meta = (scale, BV, initial_state.dtype if initial_state is not None else None)
         return o, (ht if output_final_state else None)
 
     @staticmethod
     def backward(ctx, do, dht):
-        q, k, v, beta, g, Ms, hs, ht, h0 = ctx.saved_tensors
+        q, k, v, beta, g, gc, Ms, hs, ht, h0 = ctx.saved_tensors
         scale, BV, h0_dtype = ctx.meta
         B, T, H, K = q.shape
         V = v.shape[-1]
@@ -295,7 +297,7 @@ class _DeltaFunction(torch.autograd.Function):
         dg = C.alloc((NV, B, T, H), torch.float32, dev) if g is not None else None
         dh0 = C.alloc((B, H, K, V), torch.float32, dev) if h0 is not None else None
         C.launched('_delta_bwd_kernel', _delta_bwd_kernel[(NV, B * H)](
-            q, k, v, beta, g if g is not None else beta, Ms, hs, ht, do, dht if dht is not None else do,
+            q, k, v, beta, gc if gc is not None else beta, Ms, hs, ht, do, dht if dht is not None else do,
             dq, dk, dv, dbeta, dg if dg is not None else dbeta, dh0 if dh0 is not None else dq, scale, T, NT,
             B * T * H * K, B * T * H,
             H=H, K=K, V=V, BT=BT, BV=BV, GATED=g is not None, HAS_H0=h0 is not None, HAS_DHT=dht is not None,
@@ -305,7 +307,7 @@ class _DeltaFunction(torch.autograd.Function):
         dq = C.finish_partial(dq, q.dtype)
         dk = C.finish_partial(dk, k.dtype)
         dbeta = C.finish_partial(dbeta, beta.dtype)
-        dg = C.finish_partial(dg, g.dtype) if g is not None else None
+        dg = gate_grad(dg, ht if dht is not None else None, dht, g.dtype) if g is not None else None
         dh0 = dh0.to(h0_dtype) if dh0 is not None else None
         return dq, dk, dv, dbeta, dg, None, dh0, None
 
@@ -316,4 +318,9 @@ def delta_rule(q, k, v, beta, g=None, *, scale=None, initial_state=None, output_
         scale = q.shape[-1] ** -0.5
     if q.shape[1] == 0:
         raise ValueError("Triton delta_rule needs T >= 1")
+    # the delta-rule backward has not passed the device check on Triton 3.6 / H100 (forward has)
+    if C.needs_grad(q, k, v, beta, g, initial_state) and C.fallback("delta_rule"):
+        from kernels.delta.chunk import delta_rule_chunk
+        return delta_rule_chunk(q, k, v, beta, g, scale=scale, initial_state=initial_state,
+                                output_final_state=output_final_state)
     return _DeltaFunction.apply(q, k, v, beta, g, float(scale), initial_state, bool(output_final_state))

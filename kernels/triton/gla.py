@@ -36,42 +36,36 @@ def _mm(a, b, DT: tl.constexpr, PREC: tl.constexpr):
 
 
 @triton.jit
-def _fq(G, rt, s: tl.constexpr, BC: tl.constexpr):
-    """(BT, K) query factor of sub-chunk s (rows r = s*BC .. r+BC-1): e^(G - G_r) on its rows, 0 elsewhere."""
+def _load_G(gc, base, c, T, rt, rk, stride, BT: tl.constexpr):
+    """Channel gate: G (BT, K), GT (K, BT) of the chunk (rows past T repeat row T-1)."""
+    tc = tl.minimum(c * BT + rt, T - 1)
+    G = tl.load(gc + base + tc[:, None] * stride + rk[None, :])
+    GT = tl.load(gc + base + tc[None, :] * stride + rk[:, None])
+    return G, GT
+
+
+@triton.jit
+def _sub_factors(gc, base, c, T, rt, rk, stride, G, GT, s: tl.constexpr, BT: tl.constexpr, BC: tl.constexpr,
+                 CLAMP: tl.constexpr):
+    """Factors of sub-chunk s (rows r = s*BC .. r+BC-1) for per-channel gates, with G_r loaded as a row/column:
+    fq = e^(G - G_r) on its rows (0 elsewhere), fk = e^min(G_r - G, CLAMP) on rows j < r + BC (0 elsewhere),
+    and their transposes fqT, fkT (K, BT)."""
     r = s * BC
-    Gr = tl.sum(tl.where(rt[:, None] == r, G, 0.0), axis=0)  # (K,)
+    tr = tl.minimum(c * BT + r, T - 1)
+    Gr_row = tl.load(gc + base + tr * stride + rk[None, :])  # (1, K)
+    Gr_col = tl.load(gc + base + tr * stride + rk[:, None])  # (K, 1)
     in_s = (rt >= r) & (rt < r + BC)
-    return tl.exp(tl.where(in_s[:, None], G - Gr[None, :], -1e30))
-
-
-@triton.jit
-def _fk(G, rt, s: tl.constexpr, BC: tl.constexpr, CLAMP: tl.constexpr):
-    """(BT, K) key factor of sub-chunk s: e^min(G_r - G, CLAMP) on rows j < r + BC, 0 elsewhere."""
-    r = s * BC
-    Gr = tl.sum(tl.where(rt[:, None] == r, G, 0.0), axis=0)
-    return tl.exp(tl.where((rt < r + BC)[:, None], tl.minimum(Gr[None, :] - G, CLAMP), -1e30))
-
-
-@triton.jit
-def _fqT(GT, rt, s: tl.constexpr, BC: tl.constexpr):
-    """_fq transposed, (K, BT), from the transposed cumulative gate GT."""
-    r = s * BC
-    Gr = tl.sum(tl.where(rt[None, :] == r, GT, 0.0), axis=1)  # (K,)
-    in_s = (rt >= r) & (rt < r + BC)
-    return tl.exp(tl.where(in_s[None, :], GT - Gr[:, None], -1e30))
-
-
-@triton.jit
-def _fkT(GT, rt, s: tl.constexpr, BC: tl.constexpr, CLAMP: tl.constexpr):
-    """_fk transposed, (K, BT)."""
-    r = s * BC
-    Gr = tl.sum(tl.where(rt[None, :] == r, GT, 0.0), axis=1)
-    return tl.exp(tl.where((rt < r + BC)[None, :], tl.minimum(Gr[:, None] - GT, CLAMP), -1e30))
+    upto = rt < r + BC
+    fq = tl.exp(tl.where(in_s[:, None], G - Gr_row, -1e30))
+    fk = tl.exp(tl.where(upto[:, None], tl.minimum(Gr_row - G, CLAMP), -1e30))
+    fqT = tl.exp(tl.where(in_s[None, :], GT - Gr_col, -1e30))
+    fkT = tl.exp(tl.where(upto[None, :], tl.minimum(Gr_col - GT, CLAMP), -1e30))
+    return fq, fk, fqT, fkT
 
 
 @triton.jit
 def _gla_fwd_kernel(
-    q, k, v, g, h0, o, hs, ht, scale, T, NT,
+    q, k, v, gc, h0, o, hs, ht, scale, T, NT,
     H: tl.constexpr, K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
     BC: tl.constexpr, GATE: tl.constexpr, HAS_H0: tl.constexpr, STORE_HS: tl.constexpr,
     STORE_HT: tl.constexpr, DT: tl.constexpr, PREC: tl.constexpr, CLAMP: tl.constexpr,
@@ -99,6 +93,8 @@ def _gla_fwd_kernel(
     for c in range(NT):
         t = c * BT + rt
         mt = t < T
+        tc = tl.minimum(t, T - 1)
+        tlast = tl.minimum(c * BT + BT, T) - 1
         q_c = tl.load(p_q + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
         kT = tl.load(p_k + t[None, :] * (H * K) + rk[:, None], mask=mt[None, :], other=0.0)
         v_c = tl.load(p_v + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
@@ -111,31 +107,25 @@ def _gla_fwd_kernel(
             o_c += _mm(A, v_c, DT, PREC)
             S += _mm(kT, v_c, DT, PREC)
         elif GATE == 1:
-            g_c = tl.load(g + (row0 + t * H), mask=mt, other=0.0).to(tl.float32)
-            G = tl.cumsum(g_c, axis=0)
-            GL = tl.sum(g_c, axis=0)
-            o_c = _mm(q_c * tl.exp(G)[:, None], S, DT, PREC)
-            D = tl.exp(tl.where(causal, G[:, None] - G[None, :], -1e30))
+            Gcol = tl.load(gc + row0 + tc[:, None] * H)  # (BT, 1)
+            Grow = tl.load(gc + row0 + tc[None, :] * H)  # (1, BT)
+            GL = tl.load(gc + row0 + tlast * H)
+            o_c = _mm(q_c * tl.exp(Gcol), S, DT, PREC)
+            D = tl.exp(tl.where(causal, Gcol - Grow, -1e30))
             A = _mm(q_c, kT, DT, PREC) * D
             o_c += _mm(A, v_c, DT, PREC)
-            S = S * tl.exp(GL) + _mm(kT * tl.exp(GL - G)[None, :], v_c, DT, PREC)
+            S = S * tl.exp(GL) + _mm(kT * tl.exp(GL - Grow), v_c, DT, PREC)
         else:
-            g_c = tl.load(g + (row0 * K + t[:, None] * (H * K) + rk[None, :]), mask=mt[:, None],
-                          other=0.0).to(tl.float32)
-            gT = tl.load(g + (row0 * K + t[None, :] * (H * K) + rk[:, None]), mask=mt[None, :],
-                         other=0.0).to(tl.float32)
-            G = tl.cumsum(g_c, axis=0)
-            GT = tl.cumsum(gT, axis=1)  # (K, BT)
-            GL = tl.sum(gT, axis=1)  # (K,)
+            G, GT = _load_G(gc, row0 * K, c, T, rt, rk, H * K, BT)
+            GLcol = tl.load(gc + row0 * K + tlast * (H * K) + rk[:, None])  # (K, 1)
             o_c = _mm(q_c * tl.exp(G), S, DT, PREC)
             A = tl.zeros([BT, BT], dtype=tl.float32)
             for s in tl.static_range(BT // BC):
-                fq = _fq(G, rt, s, BC)
-                fkT = _fkT(GT, rt, s, BC, CLAMP)
+                fq, fk, fqT, fkT = _sub_factors(gc, row0 * K, c, T, rt, rk, H * K, G, GT, s, BT, BC, CLAMP)
                 A += _mm(q_c * fq, kT * fkT, DT, PREC)
             A = tl.where(causal, A, 0.0)
             o_c += _mm(A, v_c, DT, PREC)
-            S = S * tl.exp(GL)[:, None] + _mm(kT * tl.exp(GL[:, None] - GT), v_c, DT, PREC)
+            S = S * tl.exp(GLcol) + _mm(kT * tl.exp(GLcol - GT), v_c, DT, PREC)
         tl.store(p_o + t[:, None] * (H * V) + rv[None, :], (o_c * scale).to(o.dtype.element_ty),
                  mask=mt[:, None])
     if STORE_HT:
@@ -144,7 +134,7 @@ def _gla_fwd_kernel(
 
 @triton.jit
 def _gla_bwd_kernel(
-    q, k, v, g, hs, ht, do, dht, dq, dk, dv, dg, dh0, scale, T, NT, NVBTHK, NVBTHG,
+    q, k, v, gc, hs, ht, do, dht, dq, dk, dv, dg, dh0, scale, T, NT, NVBTHK, NVBTHG,
     H: tl.constexpr, K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
     BC: tl.constexpr, GATE: tl.constexpr, HAS_H0: tl.constexpr, HAS_DHT: tl.constexpr,
     DT: tl.constexpr, PREC: tl.constexpr, CLAMP: tl.constexpr,
@@ -169,36 +159,27 @@ def _gla_bwd_kernel(
     causal = rt[:, None] >= rt[None, :]
     causalT = rt[:, None] <= rt[None, :]
 
-    # Triton 3.4-3.7.0 on Hopper miscompiles tl.trans feeding a dot (fla #640), so these kernels hold no
-    # tl.trans: transposed tiles are loaded as such, A^T and dA^T are built directly, and the program
-    # carries dS (K, BV) and its transpose dSt (BV, K).
+    # Triton 3.4-3.7.0 on Hopper miscompiles tl.trans feeding a dot (fla #640), and our first versions with
+    # tl.cumsum and 1-D expansions of scan results failed on Triton 3.6/H100: these kernels hold no tl.trans
+    # and no scan. Transposed tiles are loaded as such, A^T and dA^T are built directly, the program carries
+    # dS (K, BV) and dS^T (BV, K), and the reverse cumsum of the gate gradient happens on the host.
     if HAS_DHT:
         dS = tl.load(dht + p_s).to(tl.float32)
         dSt = tl.load(dht + p_st).to(tl.float32)
     else:
         dS = tl.zeros([K, BV], dtype=tl.float32)
         dSt = tl.zeros([BV, K], dtype=tl.float32)
-    # gate-gradient carry: sum of dGamma over later steps (+ the final-state term)
-    if GATE == 2:
-        if HAS_DHT:
-            carry = tl.sum(tl.load(ht + p_s) * dS, axis=1)  # (K,)
-        else:
-            carry = tl.zeros([K], dtype=tl.float32)
-    else:
-        if HAS_DHT:
-            carry = tl.sum(tl.sum(tl.load(ht + p_s) * dS, axis=1), axis=0)
-        else:
-            carry = tl.sum(tl.zeros([BT], dtype=tl.float32), axis=0)
-
     for ci in range(NT):
         c = NT - 1 - ci
         t = c * BT + rt
         mt = t < T
+        tc = tl.minimum(t, T - 1)
+        tlast = tl.minimum(c * BT + BT, T) - 1
         q_c = tl.load(p_q + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
         k_c = tl.load(p_k + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
         v_c = tl.load(p_v + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
         do_c = tl.load(p_do + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
-        # transposed tiles, loaded as such (no tl.trans in these kernels)
+        # transposed tiles, loaded as such
         qT = tl.load(p_q + t[None, :] * (H * K) + rk[:, None], mask=mt[None, :], other=0.0)
         vT = tl.load(p_v + t[None, :] * (H * V) + rv[:, None], mask=mt[None, :], other=0.0)
         doT = tl.load(p_do + t[None, :] * (H * V) + rv[:, None], mask=mt[None, :], other=0.0)
@@ -215,61 +196,74 @@ def _gla_bwd_kernel(
             dS = dS + _mm(qT, do_c, DT, PREC) * scale
             dSt = dSt + _mm(doT, q_c, DT, PREC) * scale
         elif GATE == 1:
-            g_c = tl.load(g + (row0 + t * H), mask=mt, other=0.0).to(tl.float32)
-            G = tl.cumsum(g_c, axis=0)
-            GL = tl.sum(g_c, axis=0)
-            eG = tl.exp(G)
-            eLG = tl.exp(GL - G)
-            D = tl.exp(tl.where(causal, G[:, None] - G[None, :], -1e30))
-            Dt = tl.exp(tl.where(causalT, G[None, :] - G[:, None], -1e30))
+            Gcol = tl.load(gc + row0 + tc[:, None] * H)  # (BT, 1)
+            Grow = tl.load(gc + row0 + tc[None, :] * H)  # (1, BT)
+            GL = tl.load(gc + row0 + tlast * H)
+            eGcol = tl.exp(Gcol)
+            eLGcol = tl.exp(GL - Gcol)
+            D = tl.exp(tl.where(causal, Gcol - Grow, -1e30))
+            Dt = tl.exp(tl.where(causalT, Grow - Gcol, -1e30))
             At = _mm(k_c, qT, DT, PREC) * (Dt * scale)
             dA = dA * D
             dAt = dAt * Dt
-            dv_c = _mm(At, do_c, DT, PREC) + _mm(k_c * eLG[:, None], dS, DT, PREC)
-            dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, S0T, DT, PREC) * (eG * scale)[:, None]
-            dk_c = _mm(dAt, q_c, DT, PREC) + _mm(v_c, dSt, DT, PREC) * eLG[:, None]
-            dS = dS * tl.exp(GL) + _mm(qT * eG[None, :], do_c, DT, PREC) * scale
-            dSt = dSt * tl.exp(GL) + _mm(doT, q_c * eG[:, None], DT, PREC) * scale
-            dgam = tl.sum(q_c * dq_c - k_c * dk_c, axis=1)  # (BT,)
-            dg_c = tl.sum(dgam, axis=0) - tl.cumsum(dgam, axis=0) + dgam + carry
-            carry += tl.sum(dgam, axis=0)
-            tl.store(dg + i_v.to(tl.int64) * NVBTHG + row0 + t * H, dg_c, mask=mt)
+            dv_c = _mm(At, do_c, DT, PREC) + _mm(k_c * eLGcol, dS, DT, PREC)
+            dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, S0T, DT, PREC) * (eGcol * scale)
+            dk_c = _mm(dAt, q_c, DT, PREC) + _mm(v_c, dSt, DT, PREC) * eLGcol
+            dS = dS * tl.exp(GL) + _mm(qT * tl.exp(Grow), do_c, DT, PREC) * scale
+            dSt = dSt * tl.exp(GL) + _mm(doT, q_c * eGcol, DT, PREC) * scale
+            # dGamma_t (partial over V blocks); the reverse cumsum over T is done on the host
+            dgam = tl.sum(q_c * dq_c - k_c * dk_c, axis=1)
+            tl.store(dg + i_v.to(tl.int64) * NVBTHG + row0 + t * H, dgam, mask=mt)
         else:
-            g_c = tl.load(g + (row0 * K + t[:, None] * (H * K) + rk[None, :]), mask=mt[:, None],
-                          other=0.0).to(tl.float32)
-            gT = tl.load(g + (row0 * K + t[None, :] * (H * K) + rk[:, None]), mask=mt[None, :],
-                         other=0.0).to(tl.float32)
-            G = tl.cumsum(g_c, axis=0)
-            GT = tl.cumsum(gT, axis=1)
-            GL = tl.sum(g_c, axis=0)  # (K,) along the columns of G
-            GLr = tl.sum(gT, axis=1)  # (K,) along the rows of GT
+            G, GT = _load_G(gc, row0 * K, c, T, rt, rk, H * K, BT)
+            GLrow = tl.load(gc + row0 * K + tlast * (H * K) + rk[None, :])  # (1, K)
+            GLcol = tl.load(gc + row0 * K + tlast * (H * K) + rk[:, None])  # (K, 1)
             eG = tl.exp(G)
-            eLG = tl.exp(GL[None, :] - G)
+            eLG = tl.exp(GLrow - G)
             At = tl.zeros([BT, BT], dtype=tl.float32)
             dq_c = tl.zeros([BT, K], dtype=tl.float32)
             dk_c = tl.zeros([BT, K], dtype=tl.float32)
             for s in tl.static_range(BT // BC):
-                fq = _fq(G, rt, s, BC)
-                fk = _fk(G, rt, s, BC, CLAMP)
-                At += _mm(k_c * fk, qT * _fqT(GT, rt, s, BC), DT, PREC)
+                fq, fk, fqT, fkT = _sub_factors(gc, row0 * K, c, T, rt, rk, H * K, G, GT, s, BT, BC, CLAMP)
+                At += _mm(k_c * fk, qT * fqT, DT, PREC)
                 dq_c += fq * _mm(dA, k_c * fk, DT, PREC)
                 dk_c += fk * _mm(dAt, q_c * fq, DT, PREC)
             At = tl.where(causalT, At * scale, 0.0)
             dv_c = _mm(At, do_c, DT, PREC) + _mm(k_c * eLG, dS, DT, PREC)
             dq_c += _mm(do_c, S0T, DT, PREC) * (eG * scale)
             dk_c += _mm(v_c, dSt, DT, PREC) * eLG
-            dS = dS * tl.exp(GLr)[:, None] + _mm(qT * tl.exp(GT), do_c, DT, PREC) * scale
-            dSt = dSt * tl.exp(GL)[None, :] + _mm(doT, q_c * eG, DT, PREC) * scale
-            dgam = q_c * dq_c - k_c * dk_c  # (BT, K)
-            dg_c = tl.sum(dgam, axis=0)[None, :] - tl.cumsum(dgam, axis=0) + dgam + carry[None, :]
-            carry += tl.sum(dgam, axis=0)
-            tl.store(dg + i_v.to(tl.int64) * NVBTHG + row0 * K + t[:, None] * (H * K) + rk[None, :], dg_c,
+            dS = dS * tl.exp(GLcol) + _mm(qT * tl.exp(GT), do_c, DT, PREC) * scale
+            dSt = dSt * tl.exp(GLrow) + _mm(doT, q_c * eG, DT, PREC) * scale
+            dgam = q_c * dq_c - k_c * dk_c  # (BT, K): dGamma_t per channel, reverse cumsum on the host
+            tl.store(dg + i_v.to(tl.int64) * NVBTHG + row0 * K + t[:, None] * (H * K) + rk[None, :], dgam,
                      mask=mt[:, None])
         tl.store(p_dq + t[:, None] * (H * K) + rk[None, :], dq_c.to(dq.dtype.element_ty), mask=mt[:, None])
         tl.store(p_dk + t[:, None] * (H * K) + rk[None, :], dk_c.to(dk.dtype.element_ty), mask=mt[:, None])
         tl.store(p_dv + t[:, None] * (H * V) + rv[None, :], dv_c.to(dv.dtype.element_ty), mask=mt[:, None])
     if HAS_H0:
         tl.store(dh0 + p_s, dS)
+
+
+def gate_grad(dgam: torch.Tensor, ht, dht, dtype) -> torch.Tensor:
+    """dg from the per-step dGamma partials (NV, B, T, H[, K]): reverse cumsum over T + the final-state term."""
+    dgam = dgam.sum(0)
+    dg = dgam.flip(1).cumsum(1).flip(1)
+    if dht is not None:
+        fin = (ht * dht).sum(-1)  # (B, H, K)
+        if dg.dim() == 3:
+            fin = fin.sum(-1)  # (B, H)
+        dg = dg + fin.unsqueeze(1)
+    return dg.to(dtype)
+
+
+def chunk_cumsum(g: torch.Tensor, BT: int) -> torch.Tensor:
+    """Within-chunk cumulative sum of the log gate along T (dim 1), float32, same shape as g."""
+    B, T = g.shape[:2]
+    NT = C.cdiv(T, BT)
+    g = g.float()
+    if NT * BT != T:
+        g = torch.cat([g, g.new_zeros((B, NT * BT - T) + tuple(g.shape[2:]))], dim=1)
+    return g.view(B, NT, BT, *g.shape[2:]).cumsum(2).view(B, NT * BT, *g.shape[2:])[:, :T].contiguous()
 
 
 def _gate_mode(g, q):
@@ -297,25 +291,26 @@ class _GLAFunction(torch.autograd.Function):
         NV = V // BV
         need_grad = any(ctx.needs_input_grad)
         dev = q.device
+        gc = chunk_cumsum(g, BT) if g is not None else None
         o = C.alloc((B, T, H, V), v.dtype, dev)
         hs = C.alloc((B * H, NT, K, V), C.state_dtype(q.dtype), dev) if need_grad else o
         store_ht = output_final_state or need_grad
         ht = C.alloc((B, H, K, V), torch.float32, dev) if store_ht else o
         h0 = initial_state.contiguous() if initial_state is not None else None
         C.launched('_gla_fwd_kernel', _gla_fwd_kernel[(NV, B * H)](
-            q, k, v, g if g is not None else q, h0 if h0 is not None else q, o, hs, ht, scale, T, NT,
+            q, k, v, gc if gc is not None else q, h0 if h0 is not None else q, o, hs, ht, scale, T, NT,
             H=H, K=K, V=V, BT=BT, BV=BV, BC=BC, GATE=gate, HAS_H0=h0 is not None, STORE_HS=need_grad,
             STORE_HT=store_ht, DT=C.tl_dtype(q.dtype), PREC=C.dot_precision(q.dtype), CLAMP=CLAMP,
             num_warps=C.num_warps_for(K, BV), num_stages=1,
         ))
         if need_grad:
-            ctx.save_for_backward(q, k, v, g, hs, ht, h0)
+            ctx.save_for_backward(q, k, v, g, gc, hs, ht, h0)
             ctx.meta = (scale, gate, BT, BC, BV, initial_state.dtype if initial_state is not None else None)
         return o, (ht if output_final_state else None)
 
     @staticmethod
     def backward(ctx, do, dht):
-        q, k, v, g, hs, ht, h0 = ctx.saved_tensors
+        q, k, v, g, gc, hs, ht, h0 = ctx.saved_tensors
         scale, gate, BT, BC, BV, h0_dtype = ctx.meta
         B, T, H, K = q.shape
         V = v.shape[-1]
@@ -331,7 +326,7 @@ class _GLAFunction(torch.autograd.Function):
         if dht is not None:
             dht = dht.contiguous()
         C.launched('_gla_bwd_kernel', _gla_bwd_kernel[(NV, B * H)](
-            q, k, v, g if g is not None else q, hs, ht, do, dht if dht is not None else do,
+            q, k, v, gc if gc is not None else q, hs, ht, do, dht if dht is not None else do,
             dq, dk, dv, dg if dg is not None else dq, dh0 if dh0 is not None else dq, scale, T, hs.shape[1] if hs.dim() == 4 else C.cdiv(T, BT),
             B * T * H * K, (g.numel() if g is not None else 0),
             H=H, K=K, V=V, BT=BT, BV=BV, BC=BC, GATE=gate, HAS_H0=h0 is not None, HAS_DHT=dht is not None,
@@ -340,7 +335,8 @@ class _GLAFunction(torch.autograd.Function):
         ))
         dq = C.finish_partial(dq, q.dtype)
         dk = C.finish_partial(dk, k.dtype)
-        dg = C.finish_partial(dg, g.dtype) if g is not None else None
+        if g is not None:
+            dg = gate_grad(dg, ht if dht is not None else None, dht, g.dtype)
         dh0 = dh0.to(h0_dtype) if dh0 is not None else None
         return dq, dk, dv, dg, None, dh0, None
 
@@ -351,4 +347,11 @@ def gla(q, k, v, g=None, *, scale=None, initial_state=None, output_final_state=F
         scale = q.shape[-1] ** -0.5
     if q.shape[1] == 0:
         raise ValueError("Triton gla needs T >= 1")
+    gate = _gate_mode(g, q)
+    # device-verified backward (Triton 3.6, H100): per-channel gates; scalar gates without a final-state gradient
+    if gate != 2 and output_final_state and C.needs_grad(q, k, v, g, initial_state):
+        if C.fallback("gla with a per-head/no gate and output_final_state=True"):
+            from kernels.gla.chunk import gla_chunk
+            return gla_chunk(q, k, v, g, scale=scale, initial_state=initial_state,
+                             output_final_state=output_final_state)
     return _GLAFunction.apply(q, k, v, g, float(scale), initial_state, bool(output_final_state))

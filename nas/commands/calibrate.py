@@ -25,7 +25,7 @@ def calibrate(
     metrics: Optional[str] = typer.Option(
         None, help="Metrics to correlate (default: the study's objectives, per-task recall, bits_per_byte)."),
     levels: Optional[str] = typer.Option(None, help="Fidelity levels in order, low to high (default: all, "
-                                                    "cheapest first)."),
+                                                    "in the order first evaluated)."),
     promote: str = typer.Option("noise", help="Promotion rule of the replayed cascade: noise, noise:K, front, "
                                               "ranks:N."),
     fmt: str = typer.Option("table", "--format", help="table or json."),

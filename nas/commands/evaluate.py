@@ -24,6 +24,7 @@ def evaluate(
 ) -> None:
     """Evaluate one layout: MQAR recall, validation perplexity, FLOPs, parameters and decode state."""
     from nas.driver import check_device, evaluate_into
+    from nas.progress import EvalProgress
     from proxies.budget import get_budget
     from proxies.evaluate import evaluate as run_evaluate
     from search_space.layout import Layout
@@ -33,16 +34,19 @@ def evaluate(
     lay = Layout.parse(layout)
     check_device(device)
     b = get_budget(budget, parse_sets(set_))
-    if store_result:
-        from storage import open_store
+    progress = EvalProgress({"mqar": b.mqar_steps, "lm": b.lm_steps})
+    with progress:
+        if store_result:
+            from storage import open_store
 
-        status, metrics, error, _ = evaluate_into(open_store(db_url(db)), layout=lay, budget=b, seed=seed,
-                                                  device=device, fidelity="default", study=None, trial_number=None)
-        if status == "failed":
-            typer.echo(f"error: evaluation of {lay} failed: {error}", err=True)
-            raise typer.Exit(1)
-    else:
-        metrics, status = run_evaluate(lay, b, device=device, seed=seed).to_dict(), "complete"
+            status, metrics, error, _ = evaluate_into(
+                open_store(db_url(db)), layout=lay, budget=b, seed=seed, device=device, fidelity="default",
+                study=None, trial_number=None, progress=progress)
+            if status == "failed":
+                typer.echo(f"error: evaluation of {lay} failed: {error}", err=True)
+                raise typer.Exit(1)
+        else:
+            metrics, status = run_evaluate(lay, b, device=device, seed=seed, progress=progress).to_dict(), "complete"
     out = {"layout": lay.canonical(), "budget": b.name, "cached": status == "cached", **metrics}
     if fmt == "json":
         typer.echo(json.dumps(out, indent=2))

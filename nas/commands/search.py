@@ -21,7 +21,8 @@ def search(
     budget: str = typer.Option("smoke", help="Proxy budget preset: smoke, quick, standard."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Override a budget knob, e.g. --set d_model=64."),
     trials: int = typer.Option(8, min=1, help="Finished trials the study should have."),
-    sampler: str = typer.Option("tpe", help=f"Optuna sampler: {', '.join(SAMPLERS)}."),
+    sampler: str = typer.Option("tpe", help=f"Optuna sampler: {', '.join(SAMPLERS)}; with --ray also tune-random, "
+                                            "tune-grid (Tune's own, over the native space)."),
     seed: int = typer.Option(0, help="Seed of the sampler and of every proxy training."),
     layers: Optional[int] = typer.Option(None, min=1, help="Number of layers (default: the budget's)."),
     mixers: str = typer.Option("gdn,gla", help="Linear mixers the search may use, comma-separated."),
@@ -36,6 +37,24 @@ def search(
     include_attention: bool = typer.Option(False, help="Also offer the pure-attention baseline."),
     objectives: str = typer.Option(",".join(DEFAULT_OBJECTIVES), help="Objectives, e.g. recall,perplexity,flops."),
     fmt: str = typer.Option("table", "--format", help="How to print the front at the end: table, json, csv."),
+    seeds: int = typer.Option(1, min=1, help="Runs per layout (seed, seed+1, ...); the objectives are seed means."),
+    cascade: Optional[str] = typer.Option(None, help="Fidelity levels low to high, e.g. 'smoke,quick': search at "
+                                                     "the first, promote layouts near the front to the next."),
+    level: Optional[list[str]] = typer.Option(None, "--level", help="Define a fidelity level: "
+                                                                    "NAME=[PRESET][:key=value,...]."),
+    promote: str = typer.Option("noise", help="Cascade promotion rule: noise, noise:K, front, ranks:N."),
+    ray: bool = typer.Option(False, "--ray", help="Run the trials on Ray Tune, several at a time (a local Ray, "
+                                                  "or the cluster of --address)."),
+    address: Optional[str] = typer.Option(None, help="--ray: join this Ray cluster (default $RAY_ADDRESS, else a "
+                                                     "new local Ray)."),
+    gpus_per_trial: Optional[float] = typer.Option(None, min=0, help="--ray: GPUs per trial, fractions allowed "
+                                                                     "(default 1 with --device cuda, else 0)."),
+    cpus_per_trial: float = typer.Option(1.0, min=0, help="--ray: CPUs per trial."),
+    max_concurrent: int = typer.Option(4, min=1, help="--ray: most trials running at a time."),
+    max_retries: int = typer.Option(2, min=0, help="--ray: retries of a trial whose worker died; then it is "
+                                                   "recorded failed with the reason."),
+    resume: bool = typer.Option(False, "--resume", help="Resume the study, which must exist (the same command "
+                                                        "without --resume resumes it too)."),
 ) -> None:
     """Search hybrid layouts with Optuna; every result and the Pareto front go to the database."""
     from nas.driver import LocalSearch, SearchSettings, check_device
@@ -45,10 +64,23 @@ def search(
     from search_space.space import DEFAULT_RATIOS, SearchSpace
     from storage import open_store
 
-    if sampler not in SAMPLERS:
-        raise UsageError(f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
-    check_device(device)
-    b = get_budget(budget, parse_sets(set_))
+    valid = SAMPLERS + (("tune-random", "tune-grid") if ray else ())
+    if sampler not in valid:
+        raise UsageError(f"unknown sampler {sampler!r}; valid: {', '.join(valid)}")
+    if not ray:  # a Ray search's driver may have no GPU: RaySearch checks the cluster instead
+        check_device(device)
+    levels = None
+    if cascade:  # the search runs at the first level; nas.gridpreset.cascade_after_search does the rest
+        from nas.cascade import parse_rule
+        from nas.fidelity import resolve_levels
+
+        rule = parse_rule(promote)
+        levels = resolve_levels(split_list(cascade), level, budget, parse_sets(set_))
+        b = levels[0][1]
+    elif level:
+        raise UsageError("--level defines a level for --cascade; give --cascade too")
+    else:
+        b = get_budget(budget, parse_sets(set_))
     try:
         att = tuple(int(i) for i in split_list(attention_layers))
     except ValueError:
@@ -63,8 +95,19 @@ def search(
     url = db_url(db)
     store = open_store(url)
     settings = SearchSettings(study=study, space=space, budget=b, objectives=objs, sampler=sampler, trials=trials,
-                              seed=seed, device=device)
-    runner = LocalSearch(store, settings)
+                              seed=seed, device=device, seeds=seeds,
+                              fidelity=levels[0][0].name if levels else "default")
+    if resume:
+        store.get_study(study)  # a missing study: exit 2, naming the existing ones
+    if ray:
+        from nas.ray_search import RaySearch, RaySettings
+
+        gpus = gpus_per_trial if gpus_per_trial is not None else (1.0 if device.startswith("cuda") else 0.0)
+        runner = RaySearch(store, settings, RaySettings(
+            address=address, gpus_per_trial=gpus, cpus_per_trial=cpus_per_trial, max_concurrent=max_concurrent,
+            max_retries=max_retries))
+    else:
+        runner = LocalSearch(store, settings)
     if runner.reconciled:
         typer.echo(f"resumed study {study!r}: {runner.reconciled} interrupted evaluation(s) marked failed", err=True)
     start = time.perf_counter()
@@ -72,4 +115,10 @@ def search(
         runner.run(on_trial=progress.update)
     typer.echo(f"study {study!r}: {runner.finished_trials()} trials finished ({time.perf_counter() - start:.1f} s "
                f"this run); Pareto front:", err=True)
+    if levels and len(levels) > 1:
+        from nas.cascade import render as render_cascade
+        from nas.gridpreset import cascade_after_search
+
+        report = cascade_after_search(store, url, study, levels, [seed + k for k in range(seeds)], objs, rule, device)
+        typer.echo(render_cascade(report), err=True)
     print_front(store, study, fmt)

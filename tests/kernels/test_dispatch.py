@@ -134,15 +134,20 @@ def _always(_mod):
     return True
 
 
-def test_pick_auto_uses_triton_on_cuda(fake_triton):
+def test_pick_auto_uses_triton_on_cuda_only_when_opted_in(fake_triton, monkeypatch):
     cuda = torch.device("cuda")
+    monkeypatch.delenv("HYBRID_NAS_TRITON", raising=False)
+    assert dispatch._pick("gla", "auto", cuda, _always) is None
+    assert dispatch._pick("gla", "triton", cuda, _always) is fake_triton
+    monkeypatch.setenv("HYBRID_NAS_TRITON", "1")
     assert dispatch._pick("gla", "auto", cuda, _always) is fake_triton
     assert dispatch._pick("gla", "triton", cuda, _always) is fake_triton
     assert dispatch._pick("gla", "auto", torch.device("cpu"), _always) is None
     assert dispatch._pick("gla", "chunk", cuda, _always) is None
 
 
-def test_pick_unsupported_call(fake_triton):
+def test_pick_unsupported_call(fake_triton, monkeypatch):
+    monkeypatch.setenv("HYBRID_NAS_TRITON", "1")
     cuda = torch.device("cuda")
     assert dispatch._pick("gla", "auto", cuda, lambda m: False) is None
     with pytest.raises(ValueError, match="not support"):
@@ -150,6 +155,7 @@ def test_pick_unsupported_call(fake_triton):
 
 
 def test_pick_import_failure(monkeypatch):
+    monkeypatch.setenv("HYBRID_NAS_TRITON", "1")
     err = ImportError("no triton here")
     monkeypatch.setattr(dispatch, "_load_triton", lambda: (None, err))
     cuda = torch.device("cuda")

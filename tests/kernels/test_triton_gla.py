@@ -22,8 +22,13 @@ def _cuda():
     pytest.importorskip("triton")
 
 
+# Triton 3.6 / H100: the backward with a per-head or no gate and a final-state gradient failed the device check
+# (dk); kernels.triton.gla falls back to the chunk form there. See kernels/NOTES.md.
+KNOWN_BAD = pytest.mark.xfail(reason="Triton 3.6/H100: scalar-gate backward with dS_T wrong (dk); falls back", strict=False)
+
+
 @pytest.mark.parametrize("shape", CASES, ids=lambda s: "x".join(map(str, s)))
-@pytest.mark.parametrize("gate", ["scalar", "channel", "none"])
+@pytest.mark.parametrize("gate", ["channel", pytest.param("scalar", marks=KNOWN_BAD), pytest.param("none", marks=KNOWN_BAD)])
 def test_gla_bf16(shape, gate):
     from kernels.triton._check import TOL, check_gla
     errs = check_gla(*shape, gate=gate, dtype=torch.bfloat16, seed=hash((shape, gate)) % 2**31)
@@ -32,7 +37,7 @@ def test_gla_bf16(shape, gate):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=str)
-@pytest.mark.parametrize("gate", ["scalar", "channel"])
+@pytest.mark.parametrize("gate", [pytest.param("scalar", marks=KNOWN_BAD), "channel"])
 def test_gla_dtypes(dtype, gate):
     from kernels.triton._check import TOL, check_gla
     errs = check_gla(2, 100, 2, 64, 64, gate=gate, dtype=dtype, seed=1)
@@ -51,3 +56,27 @@ def test_gla_bad_head_dim():
     q = torch.randn(1, 8, 1, 48, device="cuda")
     with pytest.raises(ValueError, match="power of two"):
         gla(q, q, q)
+
+
+@pytest.mark.parametrize("gate", ["scalar", "none"])
+def test_gla_scalar_no_final_state_grad(gate):
+    """Verified on the device: scalar/no gate without a final-state gradient, long T (several chunks)."""
+    from kernels.triton._check import check_gla
+    errs = check_gla(2, 1000, 2, 64, 64, gate=gate, h0=False, ht=False, seed=3)
+    assert all(e < 1e-2 for e in errs.values()), errs
+
+
+def test_gla_public_entry_is_correct_with_state_grad():
+    """The public entry falls back where the Triton backward is unverified: gradients must match anyway."""
+    from kernels.gla.naive import gla_recurrent
+    from kernels.triton import gla
+    B, T, H, K = 2, 100, 2, 64
+    q, k, v = (torch.randn(B, T, H, K, device="cuda") for _ in range(3))
+    g = torch.nn.functional.logsigmoid(torch.randn(B, T, H, device="cuda"))
+    ins = [x.requires_grad_() for x in (q, k, v, g)]
+    o, st = gla(*ins, output_final_state=True)
+    gr = torch.autograd.grad(o.sum() + st.sum(), ins)
+    o2, st2 = gla_recurrent(*[x.double() for x in ins], output_final_state=True)
+    gr2 = torch.autograd.grad(o2.sum() + st2.sum(), ins)
+    for a, b in zip(gr, gr2):
+        assert ((a.double() - b).norm() / b.norm()).item() < 1e-3

@@ -255,3 +255,18 @@ def test_registered_formulas_match_the_code(name):
     flops, state = _formulas(d, H, L, W, N, window)[name](dk, dv)
     assert m.flops_per_token(L) == pytest.approx(flops, rel=1e-12)
     assert m.state_bytes(L, dtype_bytes=2) == 2 * state
+
+
+# -- ops: where "auto" keeps off the Triton kernels ---------------------------------------------
+def test_auto_takes_the_chunked_form_where_triton_cannot():
+    from types import SimpleNamespace
+
+    def t(*shape, cuda=True):
+        return SimpleNamespace(is_cuda=cuda, shape=shape)
+
+    assert ops._auto("auto", t(1, 8, 4, 64), t(1, 8, 4, 64)) == "auto"
+    assert ops._auto("auto", t(1, 8, 4, 64), t(1, 8, 4, 41)) == "chunk"  # matched widths: odd head sizes
+    assert ops._auto("auto", t(1, 8, 4, 16), t(1, 8, 4, 64), scalar_gate=True) == "chunk"  # mamba2's K = N = 16
+    assert ops._auto("auto", t(1, 8, 4, 16), t(1, 8, 4, 64)) == "auto"
+    assert ops._auto("auto", t(1, 8, 4, 41, cuda=False), t(1, 8, 4, 41, cuda=False)) == "auto"  # CPU: chunk anyway
+    assert ops._auto("triton", t(1, 8, 4, 41), t(1, 8, 4, 41)) == "triton"  # an explicit choice is kept

@@ -86,3 +86,16 @@ def test_dict_round_trip():
     assert SearchSpace.from_dict(space.to_dict()) == space
     with pytest.raises(SpaceError, match="unknown search-space fields"):
         SearchSpace.from_dict({"layers": 3})
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(n_layers=6, placement="free", mixers=("gdn", "gla"), mix_linear=True, max_attention=2),
+    dict(n_layers=6, placement="free", mixers=("gdn",), include_pure_attention=True),
+    dict(n_layers=6, placement="periodic", mixers=("gdn", "gla"), ratios=("pure", "2:1", "0:1")),
+    dict(n_layers=6, placement="periodic", mixers=("gdn",), ratios=("1:1",), include_pure_attention=True),
+    dict(n_layers=5, placement="fixed", attention_layers=(0, 4), mixers=("gdn", "gla", "hgrn"), mix_linear=True),
+])
+def test_grid_size_counts_the_grid(kwargs):
+    space = SearchSpace(**kwargs)
+    grid = list(space.grid())
+    assert len(grid) == len(set(grid)) == space.grid_size()

@@ -1,0 +1,136 @@
+"""Rank correlations, noise floors and `hybrid-nas calibrate`."""
+
+import json
+import math
+import random
+
+import pytest
+
+from nas.calibrate import Results, average_ranks, kendall, spearman
+from tests.nas.test_fidelity import GRID, LEVELS, _Eval, fake  # noqa: F401  (fake is a fixture)
+
+
+def test_rank_correlations_against_hand_computed_values():
+    assert average_ranks([10, 20, 20, 5]) == [2, 3.5, 3.5, 1]
+    # ties in y only: ranks of y are 1, 2, 3.5, 5, 3.5
+    x, y = [1, 2, 3, 4, 5], [5, 6, 7, 8, 7]
+    assert spearman(x, y) == pytest.approx(8 / math.sqrt(95))  # 0.8208
+    assert kendall(x, y) == pytest.approx(7 / math.sqrt(10 * 9))  # C=8, D=1, one pair tied in y: tau-b 0.7379
+    # ties in both: ranks 1.5,1.5,3,4 and 1,2.5,2.5,4 -> 3.75 / 4.5; C=4, D=0, one tie each -> 4 / 5
+    assert spearman([1, 1, 2, 3], [1, 2, 2, 3]) == pytest.approx(3.75 / 4.5)
+    assert kendall([1, 1, 2, 3], [1, 2, 2, 3]) == pytest.approx(0.8)
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1) and kendall([1, 2, 3], [3, 2, 1]) == pytest.approx(-1)
+    assert kendall([1, 2, 3, 4], [2, 1, 4, 3]) == pytest.approx((4 - 2) / 6)
+    assert spearman([1, 2, 3, 4], [2, 1, 4, 3]) == pytest.approx(1 - 6 * 4 / (4 * 15))
+    # undefined: a constant side, or fewer than two points
+    assert spearman([1, 2, 3], [4, 4, 4]) is None and kendall([1, 2, 3], [4, 4, 4]) is None
+    assert spearman([1], [2]) is None and kendall([], []) is None
+    with pytest.raises(ValueError):
+        spearman([1, 2], [1])
+
+
+def test_rank_correlations_match_scipy_when_it_is_there():
+    stats = pytest.importorskip("scipy.stats")
+    rng = random.Random(0)
+    for _ in range(20):
+        n = rng.randint(3, 12)
+        x = [rng.randint(0, 4) for _ in range(n)]  # plenty of ties
+        y = [rng.randint(0, 4) for _ in range(n)]
+        if len(set(x)) < 2 or len(set(y)) < 2:
+            continue
+        assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
+        assert kendall(x, y) == pytest.approx(stats.kendalltau(x, y).statistic, abs=1e-12)
+
+
+def test_noise_floor_and_spread():
+    evals = [_Eval("A", "lo", 0, {"recall": 0.5}, 1.0), _Eval("A", "lo", 1, {"recall": 0.7}, 1.0),
+             _Eval("B", "lo", 0, {"recall": 0.2}, 1.0), _Eval("B", "lo", 1, {"recall": 0.2}, 1.0),
+             _Eval("C", "lo", 0, {"recall": 0.9}, 1.0),  # one seed: no std, left out of the floor
+             _Eval("A", "lo", 0, {"recall": 0.0}, 1.0)]  # a second run of (A, seed 0) does not count
+    res = Results.from_evaluations(evals, ["recall"])
+    floor, n = res.noise_floor("lo", "recall")
+    assert n == 2 and floor == pytest.approx((math.sqrt(0.02) + 0.0) / 2)  # std(0.5, 0.7) = 0.1414
+    assert res.means("lo", "recall") == pytest.approx({"A": 0.6, "B": 0.2, "C": 0.9})
+    assert res.spread("lo", "recall") == pytest.approx(math.sqrt(((0.6 - 17 / 30) ** 2 + (0.2 - 17 / 30) ** 2
+                                                                  + (0.9 - 17 / 30) ** 2) / 2))
+    assert res.noise_floor("lo", "perplexity") == (None, 0) and res.cost("lo") == 5.0
+
+
+@pytest.fixture
+def study(cli, db, fake):  # noqa: F811
+    r = cli(*GRID, "--study", "cal", "--db", db, *LEVELS, "--seeds", 2)
+    assert r.exit_code == 0, r.output
+    return db
+
+
+def test_calibrate_between_levels_seeds_and_a_reference(cli, study, tmp_path):
+    ref = tmp_path / "ref.csv"
+    ref.write_text("layout,recall,notes\nattn*2,1.0,x\n\"gdn,attn\",0.9,\ngla attn,0.8,\ngdn*2,0.1,\ngla*2,0.2,\n"
+                   "\"(gdn*3,attn)*3\",0.5,not in the study\n")
+    r = cli("calibrate", "--study", "cal", "--db", study, "--reference", ref, "--format", "json")
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    assert rep["levels"] == ["lo", "hi"]
+    assert rep["metrics"] == ["recall", "perplexity", "flops", "bits_per_byte", "recall_mqar_24x4", "recall_noisy"]
+    row = {(x["level_a"], x["level_b"], x["metric"]): x for x in rep["cross_level"]}[("lo", "hi", "recall")]
+    # gla*2 overtakes gdn*2 at the high level: one swapped pair of five layouts
+    assert row["n"] == 5 and row["spearman"] == pytest.approx(0.9) and row["kendall"] == pytest.approx(0.8)
+    seeds = {(x["level"], x["metric"]): x for x in rep["cross_seed"]}
+    assert seeds[("lo", "recall")]["spearman"] == pytest.approx(1) and seeds[("lo", "recall")]["seed_pairs"] == 1
+    assert seeds[("lo", "flops")]["kendall"] == pytest.approx(1)  # tied flops, ranked alike by both seeds
+    noise = {(x["level"], x["metric"]): x for x in rep["noise"]}
+    assert noise[("lo", "recall")]["noise_floor"] == pytest.approx(0.02 / math.sqrt(2))
+    assert noise[("lo", "flops")]["noise_floor"] == 0 and noise[("lo", "flops")]["spread_over_noise"] is None
+    assert noise[("hi", "recall")]["spread_over_noise"] > 10  # layouts differ far more than seeds do
+    refs = {(x["level"], x["metric"]): x for x in rep["reference"]}
+    assert refs[("lo", "recall")]["n"] == 5 and refs[("lo", "recall")]["spearman"] == pytest.approx(0.9)
+    assert refs[("hi", "recall")]["kendall"] == pytest.approx(1.0)
+    assert rep["reference_ignored"] == ["notes"] and rep["reference_layouts"] == 6
+    assert rep["cascade"]["front_changed"] is False and rep["cascade"]["saved_frac"] == pytest.approx(0.8 / 4.4)
+    # the table names every section
+    out = cli("calibrate", "--study", "cal", "--db", study, "--reference", ref, "--levels", "hi,lo").stdout
+    for needle in ("noise floor", "between seeds", "between levels", "hi vs lo", "against the reference",
+                   "simulated cascade hi -> lo", "ignored reference columns (not metrics of this study): notes"):
+        assert needle in out
+
+
+BAD_CSV = [
+    ("", "is empty"),
+    ("layout,recall\n", "no rows"),
+    ("name,recall\ngdn*2,0.1\n", "no 'layout' column"),
+    ("layout,mmlu\ngdn*2,0.1\n", "no column named after a metric"),
+    ("layout,recall\ngdn*2,high\n", "is not a number"),
+    ("layout,recall\ngdn*x,0.1\n", "line 2"),
+    ("layout,recall\ngdn*2,0.1\n(gdn)*2,0.2\n", "appears twice"),
+    ("layout,recall\ngdn,attn,0.1\n", "3 cells"),
+    ("layout,recall,recall\ngdn*2,0.1,0.1\n", "repeats a column"),
+]
+
+
+@pytest.mark.parametrize("text,needle", BAD_CSV)
+def test_calibrate_rejects_a_bad_reference_csv(cli, study, tmp_path, text, needle):
+    ref = tmp_path / "ref.csv"
+    ref.write_text(text)
+    r = cli("calibrate", "--study", "cal", "--db", study, "--reference", ref)
+    assert r.exit_code == 2 and needle in r.stderr, r.output
+    assert len([line for line in r.stderr.splitlines() if line.strip()]) == 1 and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--study", "nope"], "no study named 'nope'"),
+    (["--study", "cal", "--reference", "/nonexistent/ref.csv"], "cannot read reference CSV"),
+    (["--study", "cal", "--metrics", "recall,speed"], "unknown metric(s) speed"),
+    (["--study", "cal", "--levels", "lo,top"], "top have no complete evaluation"),
+    (["--study", "cal", "--promote", "best"], "bad promotion rule"),
+    (["--study", "cal", "--format", "xml"], "unknown format"),
+])
+def test_calibrate_bad_input_exits_2_with_one_line(cli, study, args, needle):
+    r = cli("calibrate", "--db", study, *args)
+    assert r.exit_code == 2 and needle in r.stderr, r.output
+    assert len([line for line in r.stderr.splitlines() if line.strip()]) == 1
+
+
+def test_calibrate_a_single_level_single_seed_study_says_what_is_missing(cli, db, fake):  # noqa: F811
+    assert cli(*GRID, "--study", "one", "--db", db).exit_code == 0
+    out = cli("calibrate", "--study", "one", "--db", db).stdout
+    assert "one seed per layout" in out and "one fidelity level" in out
