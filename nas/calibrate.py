@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -310,10 +311,15 @@ def read_reference(path: str | Path, known_metrics: Sequence[str]) -> tuple[dict
     return out, columns, ignored
 
 
+def _natural(name: str) -> list[Any]:
+    """Sort key with numbers compared as numbers: recall_mqar_32x4 before recall_mqar_128x16."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
 def default_metrics(objectives: Sequence[str], present: Sequence[str]) -> list[str]:
-    """The study's objectives, then the per-task recall scores and bits per byte when stored."""
+    """The study's objectives, then bits per byte and the per-task recall scores, when stored."""
     out = [m for m in objectives]
-    for m in present:
+    for m in sorted(present, key=_natural):
         if (m.startswith("recall_") or m == "bits_per_byte") and m not in out:
             out.append(m)
     return out

@@ -70,6 +70,11 @@ def job_client(address: str | None) -> Any:
         import requests  # noqa: F401 - the client's transport, optional in Ray's minimal install
     except ImportError as exc:
         raise UsageError(f"Ray job submission needs the cluster extra ({exc.name or exc} is missing): {EXTRA}") from None
+    import logging
+
+    for name in ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging",
+                 "ray._private.runtime_env.working_dir"):  # per-file upload chatter
+        logging.getLogger(name).setLevel(logging.ERROR)
     where = job_address(address)
     try:
         return JobSubmissionClient(where)

@@ -97,9 +97,11 @@ class Evaluator:
     """Runs jobs serially (workers <= 1) or in a pool of spawned processes; `on_result` sees each as it ends."""
 
     def __init__(self, url: str, study: str, device: str, workers: int = 1,
-                 on_result: Callable[[JobResult], None] | None = None) -> None:
+                 on_result: Callable[[JobResult], None] | None = None, max_time_s: float | None = None) -> None:
         self.url, self.study, self.device, self.workers = url, study, device, max(1, workers)
         self.on_result = on_result
+        self.deadline = None if not max_time_s else time.perf_counter() + max_time_s
+        self.skipped = 0  # jobs not started because the time limit was reached
         self._pool = None
         threads = max(1, (os.cpu_count() or 1) // self.workers)
         if self.workers == 1:
@@ -111,18 +113,32 @@ class Evaluator:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
                                              initializer=_init_worker, initargs=(url, threads))
 
+    @property
+    def expired(self) -> bool:
+        return self.deadline is not None and time.perf_counter() > self.deadline
+
     def run(self, jobs: Sequence[Job]) -> list[JobResult]:
+        """Run `jobs`; once the time limit has passed, jobs not yet started are skipped (counted in `skipped`)."""
         results = []
         if self._pool is None:
-            for job in jobs:
+            for i, job in enumerate(jobs):
+                if self.expired:
+                    self.skipped += len(jobs) - i
+                    break
                 results.append(self._done(_run_job(job, self.device, self.study)))
             return results
         from concurrent.futures import as_completed
 
         futures = [self._pool.submit(_run_job, job, self.device, self.study) for job in jobs]
+        stopped = False
         try:
             for f in as_completed(futures):
+                if f.cancelled():
+                    continue
                 results.append(self._done(f.result()))
+                if not stopped and self.expired:
+                    stopped = True
+                    self.skipped += sum(1 for g in futures if g.cancel())
         except BaseException:
             for f in futures:
                 f.cancel()
@@ -167,7 +183,7 @@ def run_levels(evaluator: Evaluator, store: Any, study: str, layouts: Sequence[s
         if on_stage is not None:
             on_stage(name, len(current), len(layouts))
         results += evaluator.run(jobs_for(current, name, b, seeds))
-        if i == len(levels) - 1:
+        if i == len(levels) - 1 or evaluator.expired:
             break
         res = Results.from_evaluations(store.evaluations(study, status="complete", fidelity=name), metrics)
         points = objective_points(res, name, metrics, current)

@@ -50,6 +50,7 @@ RAY_SAMPLERS = (*SAMPLERS, *TUNE_SAMPLERS)
 PID_DIR_ENV = "HYBRID_NAS_RAY_PID_DIR"  # each trial attempt writes trial-<n>-pid-<pid> there (tests kill it)
 OBJECT_STORE_ENV = "HYBRID_NAS_RAY_OBJECT_STORE_MB"  # the local Ray's object store (default 512 MB)
 NUM_CPUS_ENV = "HYBRID_NAS_RAY_NUM_CPUS"  # CPUs of the local Ray (default: all)
+NUM_GPUS_ENV = "HYBRID_NAS_RAY_NUM_GPUS"  # GPUs of the local Ray (default: what Ray detects)
 TUNE_DIR_ENV = "HYBRID_NAS_TUNE_DIR"  # where Tune keeps its experiment folders (default ~/ray_results)
 DEFAULT_OBJECT_STORE_MB = 512
 POLL_S = 0.5
@@ -427,9 +428,7 @@ def run_trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
     database (or reuse the cache), report what happened. Our tables are the record; the report is a courtesy."""
     from ray import tune
 
-    from nas.driver import evaluate_into
     from proxies.budget import Budget
-    from search_space.tune_space import build_layout, layout_from_params
     from storage import open_store
 
     s = SearchSettings(
@@ -438,12 +437,21 @@ def run_trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
         fidelity=ctx["fidelity"], seeds=ctx["seeds"],
     )
     store = open_store(ctx["url"])
+    try:
+        _run_trial(tune, store, s, config, native=ctx["native"], url=ctx["url"])
+    finally:
+        store.close()  # an actor serves several trials (reuse_actors): no connections left behind
+
+
+def _run_trial(tune: Any, store: Store, s: SearchSettings, config: dict[str, Any], *, native: bool, url: str) -> None:
+    from nas.driver import evaluate_into
+    from search_space.tune_space import build_layout, layout_from_params
+
     number = int(config["trial_number"])
     attempt = _close_dead_attempts(store, s.study, number)
     _write_pid(number)
-
     layout, error = None, None
-    if ctx["native"]:
+    if native:
         params = {k: v for k, v in config.items() if k not in ("trial_number", "layout", "after")}
         try:
             layout = layout_from_params(s.space, params)
@@ -455,14 +463,14 @@ def run_trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
                 layout = None
     else:
         layout = Layout.parse(config["layout"])
-    if error is not None:
+    if error is not None or layout is None:  # rejected: recorded failed with the reason, never trained
+        error = error or "the configuration describes no layout"
         if layout is not None and not any(e.error == error for e in _rows(store, s.study, number)):
             record_failed(store, s, layout=layout, trial_number=number, error=error, device=s.device)
         _report(tune, s, number, layout, "failed", {}, error, 0.0)
         return
-    assert layout is not None
     if config.get("after") is not None:
-        _wait_for(ctx["url"], s.study, int(config["after"]))
+        _wait_for(url, s.study, int(config["after"]))
     runs, statuses, wall = [], [], 0.0
     for k in range(max(1, s.seeds)):  # as LocalSearch: seed, seed+1, ...; the first failure ends the trial
         status, metrics, error, seconds = evaluate_into(
@@ -599,6 +607,8 @@ class RaySearch:
                 for outcome in self.ledger.reconcile()[0]:
                     settled(outcome)
                 if self.finished_trials() <= before:
+                    if self.grid:
+                        break  # every configuration of the grid has been taken
                     raise RuntimeError(f"a Ray Tune run of study {self.s.study!r} finished no trial; see the "
                                        f"trials' error files under {self._storage_path()}")
         except KeyboardInterrupt:
@@ -669,10 +679,10 @@ class RaySearch:
                 kw["runtime_env"] = project_runtime_env()
             ray.init(address=address, **common, **kw)
         else:
-            cpus = os.environ.get(NUM_CPUS_ENV)
+            cpus, gpus = os.environ.get(NUM_CPUS_ENV), os.environ.get(NUM_GPUS_ENV)
             mb = float(os.environ.get(OBJECT_STORE_ENV) or DEFAULT_OBJECT_STORE_MB)
-            ray.init(address="local", num_cpus=int(cpus) if cpus else None, object_store_memory=int(mb * 2**20),
-                     include_dashboard=False, **common)
+            ray.init(address="local", num_cpus=int(cpus) if cpus else None, num_gpus=int(gpus) if gpus else None,
+                     object_store_memory=int(mb * 2**20), include_dashboard=False, **common)
         self._owns_ray = True
         self._check_resources(local=not address)
 
@@ -699,3 +709,21 @@ class RaySearch:
 
             ray.shutdown()
             self._owns_ray = False
+
+
+def timeline(evaluations: list[Any]) -> dict[str, float]:
+    """How parallel a search ran, from the start and end times our tables record: the most evaluations
+    running at once, the span from the first start to the last end, and the sum of their wall times."""
+    spans = [(e.started_at.timestamp(), e.finished_at.timestamp()) for e in evaluations
+             if e.finished_at is not None and e.cached_from is None and e.wall_time_s]
+    if not spans:
+        return {"evaluations": 0, "max_concurrent": 0, "span_s": 0.0, "sum_wall_s": 0.0}
+    events = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans], key=lambda x: (x[0], x[1]))
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    return {"evaluations": len(spans), "max_concurrent": peak,
+            "span_s": max(b for _, b in spans) - min(a for a, _ in spans),
+            "sum_wall_s": sum(e.wall_time_s for e in evaluations if e.finished_at is not None
+                              and e.cached_from is None and e.wall_time_s)}

@@ -73,6 +73,11 @@ class HybridLM(nn.Module):
         self.apply(_init)
         for block in self.blocks:
             block.mixer.post_init()  # mixers with special initialisation (decay ranges, biases) redo it
+            # GPT-2's depth scaling: projections that write into the residual stream start 1/sqrt(2 N) smaller
+            for proj in (block.mlp.down, block.mixer.residual_projection()):
+                if proj is not None:
+                    with torch.no_grad():
+                        proj.weight.mul_((2 * layout.n_layers) ** -0.5)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         x = self.embed(tokens)  # (B, T, d)

@@ -39,11 +39,7 @@ _MODULES = ("attn", "swa", "gla", "gdn", "deltanet", "hgrn", "hgrn2", "retnet", 
 def load_all() -> dict[str, MixerSpec]:
     """Import every mixer module (each registers itself) and return the registry."""
     for mod in _MODULES:
-        try:
-            importlib.import_module(f"proxies.mixers.{mod}")
-        except ModuleNotFoundError as e:  # a mixer file not written yet
-            if e.name != f"proxies.mixers.{mod}":
-                raise
+        importlib.import_module(f"proxies.mixers.{mod}")
     return MIXERS
 
 

@@ -141,7 +141,7 @@ def _get(params: Mapping[str, Any], name: str) -> Any:
 
 def _flag(params: Mapping[str, Any], name: str) -> bool:
     value = _get(params, name)
-    if isinstance(value, bool) or type(value).__name__ == "bool_":  # numpy's bool from a searcher
+    if isinstance(value, bool) or (type(value).__module__ == "numpy" and "bool" in type(value).__name__):
         return bool(value)
     raise SpaceError(f"parameter {name!r} must be True or False, got {value!r}")
 

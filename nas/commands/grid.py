@@ -33,6 +33,8 @@ def grid(
     cascade: bool = typer.Option(False, help="Promote only layouts near the front to the next level."),
     promote: str = typer.Option("noise", help="Promotion rule: noise, noise:K, front, ranks:N (see README)."),
     workers: int = typer.Option(1, min=1, help="Evaluations run concurrently (processes sharing the device)."),
+    max_time: float = typer.Option(0.0, min=0.0, help="Start no evaluation after this many seconds (0: no limit); "
+                                                      "the same command runs the rest later."),
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
     objectives: str = typer.Option(",".join(DEFAULT_OBJECTIVES), help="Objectives of the fronts and the cascade."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the layouts and levels, evaluate nothing."),
@@ -83,13 +85,17 @@ def grid(
             typer.echo(f"promoting {n} of {total} layouts to level {name}", err=True)
 
     start = time.perf_counter()
-    evaluator = Evaluator(url, study, device, workers, on_result=progress)
+    evaluator = Evaluator(url, study, device, workers, on_result=progress, max_time_s=max_time or None)
     try:
         results = run_levels(evaluator, store, study, layouts, [(lv.name, b) for lv, b in resolved], seed_list,
                              objs, cascade=rule if cascade else None, on_stage=on_stage)
     finally:
         evaluator.close()
     wall = time.perf_counter() - start
+    if evaluator.skipped or (cascade and evaluator.expired):
+        typer.echo(f"time limit of {max_time:g} s reached: {evaluator.skipped} evaluation(s) not started"
+                   f"{' (and later levels of the cascade)' if cascade else ''}; the same command runs the rest",
+                   err=True)
 
     done = [e for e in store.evaluations(study, status="complete") if e.layout in set(layouts) and e.fidelity in names]
     rows = aggregate_rows(done, objs)
@@ -105,7 +111,8 @@ def grid(
     counts = progress.counts
     if fmt == "json":
         typer.echo(json.dumps({"study": study, "layouts": layouts, "levels": names, "seeds": seed_list,
-                               "wall_s": wall, "counts": counts, "rows": rows, "calibration": report,
+                               "wall_s": wall, "counts": counts, "skipped": evaluator.skipped, "rows": rows,
+                               "calibration": report,
                                "cascade": cascade_report.to_dict() if cascade_report else None}, indent=2))
         return
     typer.echo(f"grid {study!r}: {len(results)} evaluations ({counts.get('complete', 0)} run, "

@@ -66,6 +66,11 @@ class Mixer(nn.Module):
     def post_init(self) -> None:
         """Called after the model's generic initialisation; override to restore special initial values."""
 
+    def residual_projection(self) -> nn.Linear | None:
+        """The output projection that writes into the residual stream (`o` or `out_proj`), if any."""
+        proj = getattr(self, "o", None) or getattr(self, "out_proj", None)
+        return proj if isinstance(proj, nn.Linear) else None
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

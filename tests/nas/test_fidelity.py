@@ -159,8 +159,8 @@ def test_cascade_accounting_estimates_what_was_not_run_and_sees_a_changed_front(
 
 
 def test_grid_preset_layouts(cli):
-    layouts = grid_layouts(["hgrn", "hgrn2", "gla", "retnet", "deltanet", "gdn"], ["24:1", "12:1", "6:1", "3:1", "pure"],
-                           24)
+    layouts = grid_layouts(["hgrn", "hgrn2", "gla", "retnet", "deltanet", "gdn"],
+                           ["24:1", "12:1", "6:1", "3:1", "pure"], 24)
     assert len(layouts) == 31 and layouts[-1] == Layout(("attn",) * 24)
     assert [lay.n_attention for lay in layouts[:5]] == [1, 2, 3, 6, 0]
     assert layouts[3].attention_indices == (3, 7, 11, 15, 19, 23)  # evenly spaced, each at the end of its period
@@ -195,7 +195,8 @@ def test_grid_cascade_promotes_near_the_front_and_reports_savings(cli, db, fake)
     # pareto shows one front per level over seed means, with their spread
     front = json.loads(cli("pareto", "--study", "c", "--db", db, "--format", "json").stdout)
     gla = [row for row in front if row["layout"] == "gla*2" and row["fidelity"] == "hi"][0]
-    assert gla["seeds"] == 2 and gla["recall"] == pytest.approx(0.36) and gla["recall_std"] == pytest.approx(0.02 / 2 ** 0.5)
+    assert gla["seeds"] == 2 and gla["recall"] == pytest.approx(0.36)
+    assert gla["recall_std"] == pytest.approx(0.02 / 2 ** 0.5)
     assert "level lo" in cli("pareto", "--study", "c", "--db", db).stdout
 
 
@@ -246,3 +247,10 @@ def test_real_tiny_grid_cascade_then_calibrate(cli, db, tmp_path):
     assert r.exit_code == 0, r.output
     pooled = {(e.layout, e.seed): (e.recall, e.perplexity) for e in open_store(db2).evaluations("pool")}
     assert pooled == pytest.approx({(e.layout, e.seed): (e.recall, e.perplexity) for e in lo})
+
+
+def test_grid_time_limit_starts_nothing_more_and_the_same_command_finishes(cli, db, fake):
+    r = cli(*GRID, "--study", "t", "--db", db, "--max-time", 1e-9, "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["skipped"] == 5 and "time limit" in r.stderr
+    r = cli(*GRID, "--study", "t", "--db", db, "--format", "json")
+    assert json.loads(r.stdout)["counts"]["complete"] == 5

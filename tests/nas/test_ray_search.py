@@ -198,8 +198,6 @@ def test_a_killed_driver_resumes_without_duplicates(cli, db, ray_env, tmp_path):
     args = ["search", "--ray", "--study", "d", "--db", db, "--trials", 3, "--sampler", "tune-grid",
             "--max-concurrent", 1, *SPACE, *SLOW]
     cmd = [sys.executable, "-m", "nas.cli", *map(str, args)]
-    print("START", time.time(), file=sys.__stderr__)
-    T0 = time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
                             env=dict(os.environ), start_new_session=True)
     store = open_store(db)
@@ -217,18 +215,12 @@ def test_a_killed_driver_resumes_without_duplicates(cli, db, ray_env, tmp_path):
         else:
             pytest.fail("the search never got to its second trial")
     finally:
-        print("KILL", time.time() - T0, file=sys.__stderr__)
         proc.kill()  # SIGKILL: no cleanup at all
         proc.communicate(timeout=60)
-    t0 = time.time()
-    left = reap(ray_env, grace_s=30)  # its local Ray goes with it (Ray's reaper); kill what did not
-    print("REAP", time.time() - t0, left, file=sys.__stderr__)
+    reap(ray_env, grace_s=30)  # its local Ray goes with it (Ray's reaper); kill what did not
     before = _rows(store, "d")
     assert [e.status for e in before].count("running") == 1
-    t1 = time.time()
     r = cli(*args, "--resume")
-    print("RESUME", time.time() - t1, file=sys.__stderr__)
-    print(r.stderr, file=sys.__stderr__)
     assert r.exit_code == 0, r.output
     assert "1 interrupted evaluation(s) marked failed" in r.stderr
     rows = _rows(store, "d")
