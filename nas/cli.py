@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from nas.commands.bench import bench
+from nas.commands.calibrate import calibrate
+from nas.commands.cluster import jobs, submit
 from nas.commands.evaluate import evaluate
+from nas.commands.grid import grid
+from nas.commands.mixers import mixers
 from nas.commands.results import pareto, studies
 from nas.commands.search import search
 
@@ -19,30 +24,12 @@ app.command()(search)
 app.command()(evaluate)
 app.command()(pareto)
 app.command()(studies)
-
-
-def _register_optional() -> None:
-    """Commands added by later modules register here when present."""
-    import importlib
-
-    for mod, names in (("nas.commands.mixers", ("mixers",)), ("nas.commands.bench", ("bench",)),
-                       ("nas.commands.cluster", ("submit", "jobs")), ("nas.commands.calibrate", ("calibrate",)),
-                       ("nas.commands.grid", ("grid",))):
-        try:
-            m = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
-            continue
-        for name in names:
-            obj = getattr(m, name)
-            if isinstance(obj, typer.Typer):
-                app.add_typer(obj, name=name)
-            else:
-                app.command(name=name)(obj)
-
-
-_register_optional()
+app.command()(grid)
+app.command()(calibrate)
+app.command()(mixers)
+app.add_typer(bench, name="bench")
+app.add_typer(submit, name="submit")
+app.add_typer(jobs, name="jobs")
 
 
 def main() -> None:

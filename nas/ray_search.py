@@ -1,4 +1,5 @@
-"""The search on Ray Tune: every trial a Ray actor with its own CPUs and (fractional) GPU, several at a time.
+"""The search on Ray Tune: each trial runs in a Ray actor with its own CPUs and (fractional) GPU, several at a
+time (an actor serves one trial after another: `reuse_actors`).
 
     runner = RaySearch(store, settings, RaySettings(gpus_per_trial=0.25, max_concurrent=4))
     runner.run(on_trial=...)          # the same contract as nas.driver.LocalSearch
@@ -54,7 +55,6 @@ NUM_GPUS_ENV = "HYBRID_NAS_RAY_NUM_GPUS"  # GPUs of the local Ray (default: what
 TUNE_DIR_ENV = "HYBRID_NAS_TUNE_DIR"  # where Tune keeps its experiment folders (default ~/ray_results)
 DEFAULT_OBJECT_STORE_MB = 512
 POLL_S = 0.5
-_RESULT_KEYS = ("status", "error", "trial_number", "layout", "wall_time_s")
 
 
 @dataclass(kw_only=True)
@@ -534,18 +534,26 @@ def _report(tune: Any, s: SearchSettings, number: int, layout: Layout | None, st
     tune.report(result)
 
 
-def _sigterm_as_interrupt() -> Callable[[], None]:
+def _keep_sigterm() -> Callable[[], None]:
+    """A function that puts back the SIGTERM handler of now."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
+    previous = signal.getsignal(signal.SIGTERM)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_as_interrupt() -> None:
+    import signal
+    import threading
 
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 # -- the driver -------------------------------------------------------------------------------------------------
@@ -598,9 +606,10 @@ class RaySearch:
 
         if self.finished_trials() >= target:
             return outcomes
-        restore = _sigterm_as_interrupt()  # `hybrid-nas jobs stop` sends SIGTERM: reconcile as for Ctrl-C
-        self._start_ray()
+        restore = _keep_sigterm()
         try:
+            self._start_ray()  # (ray.init installs its own SIGTERM handler, so ours goes in after it)
+            _sigterm_as_interrupt()  # `hybrid-nas jobs stop` sends SIGTERM: reconcile as for Ctrl-C
             while (left := target - self.finished_trials()) > 0:
                 before = self.finished_trials()
                 self._run_tune(left, settled)

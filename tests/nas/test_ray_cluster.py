@@ -17,6 +17,7 @@ import uuid
 
 import pytest
 
+from storage import open_store
 from tests.nas.conftest import TINY
 from tests.nas.test_ray_search import MARK, ROOT, marked_pids, reap
 
@@ -49,7 +50,8 @@ def head(tmp_path_factory):
            "HYBRID_NAS_TUNE_DIR": str(tmp_path / "tune"), "PYTHONPATH": str(ROOT)}
     for k in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):
         env.pop(k, None)
-    cmd = ["ray", "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(gcs),
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]  # the `ray` command of this Python
+    cmd = [*ray_cli, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(gcs),
            "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash), "--include-dashboard", "true",
            "--dashboard-agent-listen-port", str(agent_listen), "--dashboard-agent-grpc-port", str(agent_grpc),
            "--runtime-env-agent-port", str(runtime_env), "--metrics-export-port", str(metrics),
@@ -72,7 +74,7 @@ def head(tmp_path_factory):
                 if time.time() > deadline:
                     raise
                 time.sleep(0.5)
-        yield address
+        yield address, f"127.0.0.1:{gcs}"
     finally:
         proc.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes of its own node
         try:
@@ -89,6 +91,7 @@ def head(tmp_path_factory):
 
 
 def test_submit_a_search_to_a_head_and_read_the_front(cli, tmp_path, head):
+    head, _ = head
     db = f"sqlite:///{tmp_path / 'jobs.db'}"
     r = cli("submit", "--address", head, "--wait", "--timeout", 300, "--study", "j", "--db", db, "--trials", 3,
             "--sampler", "random", "--max-concurrent", 2, "--layers", 2, "--ratios", "pure,1:1", *TINY)
@@ -112,15 +115,24 @@ def test_submit_a_search_to_a_head_and_read_the_front(cli, tmp_path, head):
 
 
 def test_submit_without_waiting_prints_the_id_then_stop(cli, tmp_path, head):
+    """`jobs stop` while a trial trains: the driver takes SIGTERM as Ctrl-C and leaves the database consistent."""
+    head, _ = head
     db = f"sqlite:///{tmp_path / 'stop.db'}"
     r = cli("submit", "--address", head, "--study", "st", "--db", db, "--trials", 50, "--sampler", "random",
-            "--layers", 2, "--set", "mqar_steps=300", "--set", "flops_context=64")
+            "--layers", 2, "--set", "mqar_steps=400", "--set", "lm_steps=4", "--set", "flops_context=64")
     assert r.exit_code == 0, r.output
     job_id = r.stdout.strip()
     assert "hybrid-nas jobs logs" in r.stderr
     deadline = time.time() + 120
-    while cli("jobs", "status", job_id, "--address", head).stdout.strip() in ("PENDING",) and time.time() < deadline:
-        time.sleep(0.5)
+    while time.time() < deadline:  # wait for a trial to be training
+        try:
+            if open_store(db).evaluations("st", status="running"):
+                break
+        except Exception:
+            pass
+        time.sleep(0.2)
+    else:
+        pytest.fail("no trial started: " + cli("jobs", "logs", job_id, "--address", head).stdout[-2000:])
     assert cli("jobs", "stop", job_id, "--address", head).exit_code == 0
     while time.time() < deadline:
         state = cli("jobs", "status", job_id, "--address", head).stdout.strip()
@@ -128,6 +140,25 @@ def test_submit_without_waiting_prints_the_id_then_stop(cli, tmp_path, head):
             break
         time.sleep(0.5)
     assert state == "STOPPED"
+    store = open_store(db)
+    assert not store.evaluations("st", status="running")
+    assert [e.error for e in store.evaluations("st", status="failed")] == ["interrupted"]
+    logs = cli("jobs", "logs", job_id, "--address", head).stdout
+    assert "interrupted: everything finished so far is stored" in logs, logs[-2000:]
+
+
+def test_search_joins_a_running_cluster_with_address(cli, tmp_path, head, monkeypatch):
+    _, gcs = head
+    monkeypatch.setenv("HYBRID_NAS_TUNE_DIR", str(tmp_path / "tune"))
+    db = f"sqlite:///{tmp_path / 'joined.db'}"
+    r = cli("search", "--ray", "--address", gcs, "--study", "a", "--db", db, "--trials", 2, "--sampler", "tune-grid",
+            "--max-concurrent", 2, "--layers", 2, "--ratios", "pure,1:1", *TINY)
+    assert r.exit_code == 0, r.output
+    import ray
+
+    assert not ray.is_initialized()  # disconnected; the head (stopped by its fixture) runs on
+    rows = [e for e in open_store(db).evaluations("a") if e.status == "complete"]
+    assert len(rows) == 2
 
 
 def test_submit_checks_the_search_options_before_submitting(cli, db):

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# GPU host: `search --ray` with 8 quick-budget trials at 0.25 GPU, 4 at a time; then 3 of them alone.
+#   bash scripts/device_ray.sh [extra search args]   (DEVICE=cpu for a dry run without a GPU)
+set -uo pipefail
+export PYTHONUNBUFFERED=1 HYBRID_NAS_CACHE=$PWD/.device-cache RAY_AUTH_MODE=disabled RAY_USAGE_STATS_ENABLED=0
+export HYBRID_NAS_TUNE_DIR=/tmp/hnas-tune RAY_TMPDIR=/tmp/rt
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT" /tmp/rt
+DEVICE=${DEVICE:-cuda}
+if [[ -z "${SKIP_INSTALL:-}" ]]; then
+  python3 -m pip install -q --no-index --find-links .wheelhouse 'ray[tune]' optuna sqlalchemy fvcore 2>&1 | grep -v WARNING
+  python3 -m pip install -q --no-index --no-build-isolation --no-deps -e . 2>&1 | grep -v WARNING
+fi
+if [[ $DEVICE == cuda ]]; then
+  nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+  export HYBRID_NAS_RAY_NUM_GPUS=$(python3 -c 'import torch; print(torch.cuda.device_count())')
+  RES=(--device cuda --gpus-per-trial 0.25); RES1=(--device cuda --gpus-per-trial 0.25)
+else
+  RES=(--device cpu); RES1=(--device cpu)
+fi
+DB=sqlite:///$OUT/ray_gpu.db
+COMMON=(--sampler tune-grid --ratios pure,11:1,5:1,3:1 --mixers gdn,gla --db "$DB" "$@")
+t0=$SECONDS
+timeout ${PAR_LIMIT:-210} python3 -m nas.cli search --ray --study par "${COMMON[@]}" "${RES[@]}" --trials 8 \
+  --max-concurrent 4 > "$OUT/par.log" 2>&1; echo "parallel run: exit $? in $((SECONDS - t0)) s"
+tail -12 "$OUT/par.log"
+t1=$SECONDS
+timeout ${SEQ_LIMIT:-120} python3 -m nas.cli search --ray --study seq --seed 1 "${COMMON[@]}" "${RES1[@]}" --trials 3 \
+  --max-concurrent 1 > "$OUT/seq.log" 2>&1; echo "sequential run: exit $? in $((SECONDS - t1)) s"
+tail -6 "$OUT/seq.log"
+python3 - "$DB" <<'PY'
+import sys
+from nas.ray_search import timeline
+from storage import open_store
+store = open_store(sys.argv[1])
+for study in ("par", "seq"):
+    try:
+        rows = store.evaluations(study)
+    except Exception as exc:
+        print(study, "no study:", exc); continue
+    t0 = min((e.started_at for e in rows), default=None)
+    for e in rows:
+        end = f"{(e.finished_at - t0).total_seconds():7.1f}" if e.finished_at else "      -"
+        print(f"{study} trial {e.trial_number} {e.layout:14s} {e.status:8s} start {(e.started_at - t0).total_seconds():6.1f} "
+              f"end {end} wall {e.wall_time_s or 0:6.1f} {e.device} {e.error or ''}")
+    print(study, timeline(rows))
+PY
+if grep -q Traceback "$OUT/par.log" "$OUT/seq.log"; then
+  tail -30 /tmp/rt/ray/session_latest/logs/raylet.err 2>/dev/null; ls /tmp/hnas-tune/*/*/error.txt 2>/dev/null | head -2 | xargs -r tail -20
+fi
