@@ -13,61 +13,16 @@ Decode state: H (dk/H)(dv/H) plus the convolution tails (W - 1)(2 dk + dv).
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-import torch
-import torch.nn.functional as F
-from torch import nn
-
-from proxies import ops
-from proxies.mixers.base import Mixer, MixerConfig, conv_flops, linear_flops
-from proxies.mixers.common import GatedRMSNorm, ShortConv, merge_heads, split_heads
+from proxies.mixers.gdn import GatedDeltaNet
 from proxies.registry import MixerSpec, register
 
 
-class DeltaNet(Mixer):
+class DeltaNet(GatedDeltaNet):
+    """Gated DeltaNet's layer with the decay gate and (by default) the output gate switched off."""
+
     name = "deltanet"
-    use_gate: ClassVar[bool] = False
-
-    def __init__(self, cfg: MixerConfig) -> None:
-        super().__init__(cfg)
-        d, H = cfg.d_model, cfg.n_heads
-        self.H = H
-        self.dk, self.dv = cfg.widths(1.0, 1.0)
-        self.q = nn.Linear(d, self.dk, bias=False)
-        self.k = nn.Linear(d, self.dk, bias=False)
-        self.v = nn.Linear(d, self.dv, bias=False)
-        self.conv_q = ShortConv(self.dk, cfg.conv_size)
-        self.conv_k = ShortConv(self.dk, cfg.conv_size)
-        self.conv_v = ShortConv(self.dv, cfg.conv_size)
-        self.b = nn.Linear(d, H, bias=False)
-        if self.use_gate:
-            self.g = nn.Linear(d, self.dv, bias=False)
-        self.norm = GatedRMSNorm(self.dv // H)
-        self.o = nn.Linear(self.dv, d, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        H = self.H
-        q = F.normalize(split_heads(self.conv_q(self.q(x)), H), dim=-1)  # (B, T, H, K)
-        k = F.normalize(split_heads(self.conv_k(self.k(x)), H), dim=-1)
-        v = split_heads(self.conv_v(self.v(x)), H)  # (B, T, H, V)
-        beta = torch.sigmoid(self.b(x))  # (B, T, H)
-        o = ops.delta_rule(q, k, v, beta, None, impl=self.cfg.impl)  # (B, T, H, V)
-        o = self.norm(o, split_heads(self.g(x), H) if self.use_gate else None)
-        return self.o(merge_heads(o))
-
-    def flops_per_token(self, context_len: int) -> float:
-        d, dk, dv, H, W = self.cfg.d_model, self.dk, self.dv, self.H, self.cfg.conv_size
-        proj = 2 * linear_flops(d, dk) + linear_flops(d, dv) + linear_flops(dv, d) + linear_flops(d, H)
-        if self.use_gate:
-            proj += linear_flops(d, dv)
-        conv = 2 * conv_flops(dk, W) + conv_flops(dv, W)
-        return proj + conv + 6 * dk * dv / H
-
-    def state_bytes(self, context_len: int, dtype_bytes: int = 2) -> int:
-        W = self.cfg.conv_size
-        conv_tail = (W - 1) * (2 * self.dk + self.dv) if W > 1 else 0
-        return (self.dk * self.dv // self.H + conv_tail) * dtype_bytes
+    decay = False
+    use_gate = False
 
 
 register(MixerSpec(

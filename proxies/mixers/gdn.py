@@ -13,6 +13,7 @@ Decode state: H (dk/H)(dv/H) plus the convolution tails (W - 1)(2 dk + dv).
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +35,8 @@ def mamba_decay_init(n_heads: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 class GatedDeltaNet(Mixer):
     name = "gdn"
-    gated = True
+    decay: ClassVar[bool] = True  # the alpha_t decay gate (DeltaNet: off)
+    use_gate: ClassVar[bool] = True  # the swish output gate after the norm (DeltaNet's release: off)
 
     def __init__(self, cfg: MixerConfig) -> None:
         super().__init__(cfg)
@@ -48,12 +50,13 @@ class GatedDeltaNet(Mixer):
         self.conv_k = ShortConv(self.dk, cfg.conv_size)
         self.conv_v = ShortConv(self.dv, cfg.conv_size)
         self.b = nn.Linear(d, H, bias=False)
-        if self.gated:
+        if self.decay:
             self.a = nn.Linear(d, H, bias=False)
             A_log, dt_bias = mamba_decay_init(H)
             self.A_log = nn.Parameter(A_log)
             self.dt_bias = nn.Parameter(dt_bias)
-        self.g = nn.Linear(d, self.dv, bias=False)
+        if self.use_gate:
+            self.g = nn.Linear(d, self.dv, bias=False)
         self.norm = GatedRMSNorm(self.dv // H)
         self.o = nn.Linear(self.dv, d, bias=False)
 
@@ -64,16 +67,16 @@ class GatedDeltaNet(Mixer):
         v = split_heads(self.conv_v(self.v(x)), H)  # (B, T, H, V)
         beta = torch.sigmoid(self.b(x))  # (B, T, H)
         g = None
-        if self.gated:
+        if self.decay:
             g = -self.A_log.float().exp() * F.softplus(self.a(x).float() + self.dt_bias)  # (B, T, H) <= 0
-        o = ops.delta_rule(q, k, v, beta, g, impl=self.cfg.impl)
-        o = self.norm(o, split_heads(self.g(x), H))
+        o = ops.delta_rule(q, k, v, beta, g, impl=self.cfg.impl)  # (B, T, H, V)
+        o = self.norm(o, split_heads(self.g(x), H) if self.use_gate else None)
         return self.o(merge_heads(o))
 
     def flops_per_token(self, context_len: int) -> float:
         d, dk, dv, H, W = self.cfg.d_model, self.dk, self.dv, self.H, self.cfg.conv_size
-        proj = 2 * linear_flops(d, dk) + 2 * linear_flops(d, dv) + linear_flops(dv, d)
-        proj += linear_flops(d, H) * (2 if self.gated else 1)
+        proj = 2 * linear_flops(d, dk) + linear_flops(d, dv) + linear_flops(dv, d)
+        proj += linear_flops(d, H) * (2 if self.decay else 1) + (linear_flops(d, dv) if self.use_gate else 0)
         conv = 2 * conv_flops(dk, W) + conv_flops(dv, W)
         return proj + conv + 6 * dk * dv / H
 
