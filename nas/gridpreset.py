@@ -19,7 +19,8 @@ from nas.errors import UsageError
 from proxies.budget import Budget
 from search_space.layout import Layout
 from search_space.names import ATTENTION, LINEAR_MIXERS
-from search_space.ratio import attention_count, canonical_ratio, evenly_spaced
+from search_space.ratio import attention_count, evenly_spaced
+from search_space.space import SearchSpace
 
 GRID_VARIANTS = ("hgrn", "hgrn2", "gla", "retnet", "deltanet", "gdn")
 GRID_RATIOS = ("24:1", "12:1", "6:1", "3:1", "pure")
@@ -28,18 +29,13 @@ GRID_RATIOS = ("24:1", "12:1", "6:1", "3:1", "pure")
 def grid_layouts(variants: Sequence[str], ratios: Sequence[str], n_layers: int,
                  include_attention: bool = True) -> list[Layout]:
     """Every variant at every ratio (evenly spaced attention), then pure attention; duplicates dropped."""
-    if n_layers < 1:
-        raise UsageError(f"--layers must be at least 1, got {n_layers}")
     if not variants:
         raise UsageError(f"no variants given; valid: {', '.join(LINEAR_MIXERS)}")
-    for v in variants:
-        if v not in LINEAR_MIXERS:
-            raise UsageError(f"unknown linear mixer {v!r}; valid: {', '.join(LINEAR_MIXERS)}")
-    if len(set(variants)) != len(variants):
-        raise UsageError(f"variant listed twice in {','.join(variants)}")
     if not ratios:
         raise UsageError("no ratios given, e.g. --ratios 12:1,3:1,pure")
-    canon = [canonical_ratio(r) for r in ratios]  # SpaceError on a bad ratio
+    # the search space's own checks: layer count, known and distinct linear mixers, well-formed ratios
+    space = SearchSpace(n_layers=n_layers, mixers=tuple(variants), placement="periodic", ratios=tuple(ratios))
+    canon = list(space.ratios)
     out: dict[Layout, None] = {}
     for v in variants:
         for r in canon:

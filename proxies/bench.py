@@ -36,40 +36,39 @@ def bench_proxy(layouts: list[str], budget: Budget, device: str, steps: int = 20
     """Time `steps` language-model training steps (after `warmup`) of each layout at the budget's LM shapes."""
     dev = torch.device(device)
     peak = peak if peak is not None else peak_flops(dev)
-    rows = []
-    for text in layouts:
-        layout = Layout.parse(text)
-        model = build_model(layout, budget, 256, seed=0).to(dev)
-        opt = make_optimizer(model, TrainConfig(steps=1, lr=1e-4), dev)
-        x = torch.randint(0, 256, (budget.lm_batch, budget.lm_seq_len + 1), device=dev)
-        inputs, targets = x[:, :-1], x[:, 1:]
+    return [_bench_one(Layout.parse(text), budget, dev, steps, warmup, peak) for text in layouts]
 
-        def step() -> None:
-            with autocast(dev, budget.precision):
-                loss = token_loss(model(inputs), targets)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
 
-        for _ in range(warmup):
-            step()
-        _sync(dev)
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        _sync(dev)
-        sec = (time.perf_counter() - t0) / steps
-        tokens = budget.lm_batch * budget.lm_seq_len
-        fwd = model.flops_per_token(budget.lm_seq_len)
-        tps = tokens / sec
-        rows.append({
-            "layout": layout.canonical(), "device": device, "batch": budget.lm_batch, "seq_len": budget.lm_seq_len,
-            "d_model": budget.d_model, "params": model.num_params(), "ms_per_step": sec * 1e3,
-            "tokens_per_s": tps, "train_flops_per_token": 3 * fwd,
-            "mfu": (3 * fwd * tps / peak) if peak else None, "impl": budget.impl, "precision": budget.precision,
-        })
-        del model, opt
-    return rows
+def _bench_one(layout: Layout, budget: Budget, dev: torch.device, steps: int, warmup: int,
+               peak: float | None) -> dict:
+    model = build_model(layout, budget, 256, seed=0).to(dev)
+    opt = make_optimizer(model, TrainConfig(steps=1, lr=1e-4), dev)
+    x = torch.randint(0, 256, (budget.lm_batch, budget.lm_seq_len + 1), device=dev)
+    inputs, targets = x[:, :-1], x[:, 1:]
+
+    def step() -> None:
+        with autocast(dev, budget.precision):
+            loss = token_loss(model(inputs), targets)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    _sync(dev)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(dev)
+    sec = (time.perf_counter() - t0) / steps
+    tps = budget.lm_batch * budget.lm_seq_len / sec
+    fwd = model.flops_per_token(budget.lm_seq_len)
+    return {
+        "layout": layout.canonical(), "device": str(dev), "batch": budget.lm_batch, "seq_len": budget.lm_seq_len,
+        "d_model": budget.d_model, "params": model.num_params(), "ms_per_step": sec * 1e3,
+        "tokens_per_s": tps, "train_flops_per_token": 3 * fwd,
+        "mfu": (3 * fwd * tps / peak) if peak else None, "impl": budget.impl, "precision": budget.precision,
+    }
 
 
 def format_rows(rows: list[dict]) -> str:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Iterator
 
 from search_space.errors import SpaceError
 from search_space.layout import Layout
 from search_space.names import ATTENTION, LINEAR_MIXERS
-from search_space.ratio import attention_count, canonical_ratio, evenly_spaced, parse_ratio, ratio_of
+from search_space.ratio import attention_count, canonical_ratio, evenly_spaced, ratio_of
 
 PLACEMENTS = ("free", "periodic", "fixed")
 DEFAULT_RATIOS = ("pure", "11:1", "7:1", "5:1", "3:1", "2:1", "1:1")
