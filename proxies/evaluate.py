@@ -90,6 +90,7 @@ def evaluate(layout: Layout | str, budget: Budget, *, device: str = "cpu", seed:
     if isinstance(layout, str):
         layout = Layout.parse(layout)
     dev = torch.device(device)
+    prepare_lm(budget.corpus)  # a bad corpus fails here, before any training
     t0 = time.perf_counter()
     recall_tasks: dict[str, float] = {}
     if budget.recall_suite == "mqar":

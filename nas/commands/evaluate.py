@@ -34,6 +34,9 @@ def evaluate(
     lay = Layout.parse(layout)
     check_device(device)
     b = get_budget(budget, parse_sets(set_))
+    from proxies.lm_data import prepare_lm
+
+    prepare_lm(b.corpus)  # a bad corpus is the user's mistake: exit 2 before anything is trained or stored
     progress = EvalProgress({"mqar": b.mqar_steps, "lm": b.lm_steps})
     with progress:
         if store_result:

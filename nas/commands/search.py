@@ -92,6 +92,10 @@ def search(
         mix_linear=mix_linear, include_pure_attention=include_attention,
     )
     objs = parse_objectives(objectives)
+    from proxies.lm_data import prepare_lm
+
+    for _, level_budget in levels or [(None, b)]:
+        prepare_lm(level_budget.corpus)  # a bad corpus ends the command here, before anything is stored
     url = db_url(db)
     store = open_store(url)
     settings = SearchSettings(study=study, space=space, budget=b, objectives=objs, sampler=sampler, trials=trials,

@@ -62,6 +62,8 @@ BAD = [
     (["search", "--sampler", "cma"], "unknown sampler"),
     (["search", "--objectives", "recall,speed"], "unknown objective 'speed'"),
     (["search", "--device", "tpu"], "unknown device"),
+    (["search", "--set", "corpus=/nonexistent/book.txt"], "unknown corpus '/nonexistent/book.txt'"),
+    (["evaluate", "gdn*2", "--set", "corpus=/nonexistent/book.txt"], "unknown corpus"),
     (["evaluate", "gdn*3,mamba3"], "unknown mixer 'mamba3'"),
     (["evaluate", "(gdn*3,attn"], "unclosed"),
     (["pareto", "--study", "nope"], "no study named 'nope'"),
