@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from typing import Any, Callable
 
 import typer
@@ -52,7 +51,3 @@ def parse_sets(items: list[str] | None) -> dict[str, str]:
 
 def split_list(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
-
-
-def is_tty() -> bool:
-    return sys.stderr.isatty()

@@ -17,9 +17,7 @@ from nas.samplers import make_sampler
 from proxies.budget import Budget
 from search_space.layout import Layout
 from search_space.space import SearchSpace
-from storage import Store, proxy_key
-
-INTERRUPTED = "interrupted"
+from storage import INTERRUPTED, Store, proxy_key
 
 
 @dataclass(kw_only=True)
@@ -91,7 +89,7 @@ def evaluate_into(store: Store, *, layout: Layout, budget: Budget, seed: int, de
     try:
         m = evaluate(layout, budget, device=device, seed=seed, progress=progress)
     except KeyboardInterrupt:
-        store.fail_evaluation(eid, error="interrupted", wall_time_s=time.perf_counter() - t0)
+        store.fail_evaluation(eid, error=INTERRUPTED, wall_time_s=time.perf_counter() - t0)
         raise
     except Exception as exc:  # a failed trial is recorded and the search goes on
         reason = failure_reason(exc)
@@ -127,6 +125,14 @@ def objective_values(metrics: dict[str, Any], objectives: list[dict[str, str]]) 
             return None
         values.append(float(v))
     return values
+
+
+def counted_trials(study: Any) -> list[Any]:
+    """An Optuna study's finished trials that count toward `--trials` (interrupted ones are run again)."""
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))
+    return [t for t in done if t.user_attrs.get("fail_reason") != INTERRUPTED]
 
 
 class LocalSearch:
@@ -165,10 +171,7 @@ class LocalSearch:
         return len(self._finished())
 
     def _finished(self) -> list[Any]:
-        from optuna.trial import TrialState
-
-        done = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))
-        return [t for t in done if t.user_attrs.get("fail_reason") != INTERRUPTED]
+        return counted_trials(self.study)
 
     def target_trials(self) -> int:
         if self.grid is not None:

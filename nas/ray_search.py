@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
-from nas.driver import INTERRUPTED, SearchSettings, TrialOutcome, objective_values, proxy_settings
+from nas.driver import (INTERRUPTED, SearchSettings, TrialOutcome, counted_trials, objective_values,
+                        proxy_settings)
 from nas.errors import UsageError
 from nas.samplers import SAMPLERS, make_sampler
 from search_space.errors import SpaceError
@@ -148,10 +149,7 @@ class Ledger:
 
     def finished(self) -> list[Any]:
         """Trials that count toward the target: interrupted ones are run again, so they do not."""
-        from optuna.trial import TrialState
-
-        done = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))
-        return [t for t in done if t.user_attrs.get("fail_reason") != INTERRUPTED]
+        return counted_trials(self.study)
 
     def taken_params(self, names: list[str]) -> set[str]:
         """Configurations (of the native space's parameter `names`) of the finished trials."""

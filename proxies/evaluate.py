@@ -100,7 +100,7 @@ def evaluate(layout: Layout | str, budget: Budget, *, device: str = "cpu", seed:
 
         recall, mqar_loss, recall_tasks = run_recall_suite(layout, budget, dev, seed, progress)
     ppl, bpb, lm_loss, model = run_lm(layout, budget, dev, seed, progress)
-    flops = flops_per_token(model, None, budget.flops_context, tokens=True)
+    flops = flops_per_token(model, budget.flops_context)
     analytic = model.flops_per_token(budget.flops_context)
     wall = time.perf_counter() - t0
     return Metrics(

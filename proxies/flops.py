@@ -81,11 +81,7 @@ def count_flops(module: torch.nn.Module, *inputs: torch.Tensor) -> int:
     return 2 * int(total)
 
 
-def flops_per_token(module: torch.nn.Module, d_model: int | None, context_len: int, *, tokens: bool = False) -> float:
-    """fvcore's forward FLOPs per token for one sequence of `context_len` (token ids if `tokens`)."""
-    param = next(module.parameters())
-    if tokens:
-        x = torch.zeros(1, context_len, dtype=torch.long, device=param.device)
-    else:
-        x = torch.randn(1, context_len, d_model, dtype=param.dtype, device=param.device)
-    return count_flops(module, x) / context_len
+def flops_per_token(model: torch.nn.Module, context_len: int) -> float:
+    """fvcore's forward FLOPs per token of a language model on one sequence of `context_len` token ids."""
+    device = next(model.parameters()).device
+    return count_flops(model, torch.zeros(1, context_len, dtype=torch.long, device=device)) / context_len

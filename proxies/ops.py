@@ -78,16 +78,15 @@ def causal_attention(q, k, v, window: int | None = None, *, impl: str = "auto"):
 def attention_reference(q, k, v, window: int | None = None):
     """Ground truth for (windowed) causal softmax attention: each query against its visible keys, in float64-safe ops."""
     B, T, H, D = q.shape
-    scale = D**-0.5
+    out_dtype = v.dtype
+    dt = torch.float64 if q.dtype == torch.float64 else torch.float32
+    q, k, v = q.to(dt), k.to(dt), v.to(dt)
     outs = []
     for t in range(T):
         lo = 0 if window is None else max(0, t - window + 1)
-        s = torch.einsum("bhd,bshd->bhs", q[:, t].float() if q.dtype != torch.float64 else q[:, t],
-                         k[:, lo : t + 1].to(q[:, t].float().dtype if q.dtype != torch.float64 else q.dtype)) * scale
-        p = torch.softmax(s, dim=-1)
-        vv = v[:, lo : t + 1].to(p.dtype)
-        outs.append(torch.einsum("bhs,bshd->bhd", p, vv))
-    return torch.stack(outs, dim=1).to(v.dtype)
+        p = torch.softmax(torch.einsum("bhd,bshd->bhs", q[:, t], k[:, lo : t + 1]) * D**-0.5, dim=-1)
+        outs.append(torch.einsum("bhs,bshd->bhd", p, v[:, lo : t + 1]))
+    return torch.stack(outs, dim=1).to(out_dtype)
 
 
 def _window_attention(q, k, v, window: int):

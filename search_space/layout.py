@@ -125,8 +125,6 @@ def _parse_seq(tokens: list[str], pos: int, text: str) -> tuple[list[str], int]:
             expect_item = True
             pos += 1
             continue
-        if not expect_item:  # space-separated items
-            pass
         if t == "(":
             inner, pos = _parse_seq(tokens, pos + 1, text)
             if pos >= len(tokens) or tokens[pos] != ")":
