@@ -14,10 +14,8 @@ BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("HNAS_TEST_POSTGRES_UR
 
 
 @pytest.fixture(params=BACKENDS)
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'b.db'}"
-    return os.environ["HNAS_TEST_POSTGRES_URL"]
+def url(request, empty_db):
+    return empty_db(request.param)
 
 
 def test_search_on_backend_and_cache_across_studies(cli, url):
