@@ -46,6 +46,7 @@ class TrialOutcome:
 
 
 SUITE_KNOBS = ("recall_suite", "recall_ladder", "recall_tasks", "recall_noise", "recall_steps")
+LATE_KNOBS = {"token_shift": 0}
 
 
 def proxy_settings(budget: Budget, fidelity: str = "default") -> dict[str, Any]:
@@ -54,6 +55,9 @@ def proxy_settings(budget: Budget, fidelity: str = "default") -> dict[str, Any]:
     if d.get("recall_suite", "mqar") == "mqar":  # the suite's knobs change nothing then: keep the older keys
         for k in SUITE_KNOBS:
             d.pop(k, None)
+    for k, default in LATE_KNOBS.items():  # knobs added later change no key while they keep their default
+        if d.get(k) == default:
+            d.pop(k)
     return {"budget": d, "fidelity": fidelity}
 
 

@@ -33,7 +33,7 @@ def mixer_config(budget: Budget) -> MixerConfig:
 
 def build_model(layout: Layout, budget: Budget, vocab_size: int, seed: int) -> HybridLM:
     torch.manual_seed(seed)
-    return HybridLM(layout, vocab_size, mixer_config(budget))
+    return HybridLM(layout, vocab_size, mixer_config(budget), token_shift=budget.token_shift)
 
 
 def mqar_config(budget: Budget) -> MQARConfig:

@@ -246,7 +246,10 @@ def test_real_tiny_grid_cascade_then_calibrate(cli, db, tmp_path):
             "--levels", "lo", "--level", "lo=smoke", "--seeds", 2, "--workers", 2, *TINY)
     assert r.exit_code == 0, r.output
     pooled = {(e.layout, e.seed): (e.recall, e.perplexity) for e in open_store(db2).evaluations("pool")}
-    assert pooled == pytest.approx({(e.layout, e.seed): (e.recall, e.perplexity) for e in lo})
+    serial = {(e.layout, e.seed): (e.recall, e.perplexity) for e in lo}
+    assert pooled.keys() == serial.keys()
+    for key, (recall, ppl) in serial.items():  # equal up to float summation order (1 thread per worker)
+        assert pooled[key][0] == pytest.approx(recall, abs=1e-9) and pooled[key][1] == pytest.approx(ppl, rel=1e-4), key
 
 
 def test_grid_time_limit_starts_nothing_more_and_the_same_command_finishes(cli, db, fake):
