@@ -13,7 +13,7 @@ nvidia-smi --query-gpu=name --format=csv,noheader
 IFS=';' read -ra LAYOUTS <<< "$1"; shift
 i=0
 for L in "${LAYOUTS[@]}"; do
-  ( hybrid-nas evaluate "$L" --device cuda --no-store --format json "$@" \
+  ( timeout ${EVAL_TIMEOUT:-0} hybrid-nas evaluate "$L" --device cuda --no-store --format json "$@" \
       > "$OUT/eval_${TAG:-q}_$i.json" 2> "$OUT/eval_${TAG:-q}_$i.err"; echo "done $L" ) &
   i=$((i+1))
 done
