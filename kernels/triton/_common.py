@@ -102,6 +102,14 @@ def num_warps_for(K: int, BV: int) -> int:
     return 8
 
 
+# Warps of the backward kernels (both launches); HYBRID_NAS_BWD_WARPS overrides (device runs try 4 vs 8).
+BWD_WARPS = int(os.environ.get("HYBRID_NAS_BWD_WARPS", "4"))
+
+
+def bwd_warps() -> int:
+    return BWD_WARPS
+
+
 def finish_partial(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Sum per-V-block partial gradients (leading dim NV) and cast to dtype."""
     if x.shape[0] == 1:

@@ -1,4 +1,4 @@
-"""(Gated) delta rule, chunked (WY / UT form), in Triton: two launches forward, one backward.
+"""(Gated) delta rule, chunked (WY / UT form), in Triton: two launches forward, two backward.
 
     S_t = e^(g_t) (I - beta_t k_t^T k_t) S_{t-1} + beta_t k_t^T v_t ;   o_t = scale * q_t S_t
 
@@ -9,9 +9,13 @@ Chunk form (chunk of BT rows, G within-chunk cumulative log gate, gam = e^G, S0 
     o   = scale * ( (gam * q) S0 + [(q k^T) o Gm o causal] V' )
     S1  = e^(G_last) S0 + (k * e^(G_last - G))^T V'
 
-Backward: one program per (V block, batch*head) walks the chunks in reverse, recomputes W, U, V' from the
-saved M and S0, and back-propagates through every line above (dM -> dAkk = -M^T dM M^T). dq, dk, dbeta
-are partial sums over V blocks (summed afterwards when V is split). Gate gradient: with Gamma the global
+Backward, two launches (no loop-carried dS^T, no tl.trans, no scans):
+  1. sequential, one program per (V block, batch*head), chunks in reverse, carrying only dS (K, V block):
+     stores dS leaving each chunk (dhs), dV' = A^T do * scale + (k e^(G_last - G)) dS (fp32 scratch),
+     dv = Tm^T dV', and steps dS <- e^(G_last) dS + scale (q e^G)^T do - (k e^G)^T dv; dh0 at the end.
+  2. chunk-parallel (chunk, V block, batch*head): recomputes W, U, V' from the saved M and S0 and
+     back-propagates the rest (dM -> dAkk = -M^T dM M^T) with dS^T, dV'^T loaded transposed.
+dq, dk, dbeta are partial sums over V blocks (summed afterwards when V is split). Gate gradient: with Gamma the global
 cumulative log gate the recurrence is the ungated delta rule on q e^Gamma, v e^-Gamma, so
     dGamma_t = sum(q_t * dq_t) - sum(v_t * dv_t)  (+ sum(S_T * dS_T) at the last step),  dg = reverse cumsum.
 """
@@ -120,12 +124,14 @@ def _delta_fwd_kernel(
 
 
 @triton.jit
-def _delta_bwd_kernel(
-    q, k, v, beta, g, Ms, hs, ht, do, dht, dq, dk, dv, dbeta, dg, dh0, scale, T, NT, NVBTHK, NVBTH,
+def _delta_bwd_dh_kernel(
+    q, k, beta, g, Ms, do, dht, dhs, dvn, dv, dh0, scale, T, NT,
     H: tl.constexpr, K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
-    GATED: tl.constexpr, HAS_H0: tl.constexpr, HAS_DHT: tl.constexpr,
-    DT: tl.constexpr, PREC: tl.constexpr,
+    GATED: tl.constexpr, HAS_H0: tl.constexpr, HAS_DHT: tl.constexpr, DT: tl.constexpr, PREC: tl.constexpr,
 ):
+    """Backward launch 1 (sequential over chunks, reverse), carrying only dS (K, BV). Per chunk:
+    dhs[c] = dS leaving the chunk;  dV' = A^T do + (k e^(G_last - G)) dS  (stored, fp32);  dv = Tm^T dV';
+    dS entering the chunk = e^(G_last) dS + scale (q e^G)^T do - (k e^G)^T dv."""
     i_v = tl.program_id(0)
     i_bh = tl.program_id(1)
     i_b = i_bh // H
@@ -135,106 +141,140 @@ def _delta_bwd_kernel(
     rv = i_v * BV + tl.arange(0, BV)
     row0 = i_b.to(tl.int64) * T * H + i_h
     p_s = i_bh.to(tl.int64) * K * V + rk[:, None] * V + rv[None, :]
-    p_st = i_bh.to(tl.int64) * K * V + rv[:, None] + rk[None, :] * V  # (BV, K): the transposed block
-    causal = rt[:, None] >= rt[None, :]
     causalT = rt[:, None] <= rt[None, :]
-    strict = rt[:, None] > rt[None, :]
-    strictT = rt[:, None] < rt[None, :]
-    # Triton 3.4-3.7.0 on Hopper miscompiles tl.trans feeding a dot (fla #640), so these kernels hold no
-    # tl.trans: transposed tiles are loaded as such, transposed products are computed directly from them
-    # (A^T = k q^T, V'^T = (v^T - S0^T kg^T) Tm^T, ...), and the program carries dS and dS^T.
     if HAS_DHT:
         dS = tl.load(dht + p_s).to(tl.float32)
-        dSt = tl.load(dht + p_st).to(tl.float32)
     else:
         dS = tl.zeros([K, BV], dtype=tl.float32)
-        dSt = tl.zeros([BV, K], dtype=tl.float32)
     for ci in range(NT):
         c = NT - 1 - ci
         t = c * BT + rt
         mt = t < T
-        q_c = tl.load(q + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
+        tl.store(dhs + (i_bh.to(tl.int64) * NT + c) * K * V + rk[:, None] * V + rv[None, :], dS)
         k_c = tl.load(k + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
-        v_c = tl.load(v + row0 * V + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
-        do_c = tl.load(do + row0 * V + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
-        b_c = tl.load(beta + row0 + t * H, mask=mt, other=0.0).to(tl.float32)
-        M = tl.load(Ms + ((i_bh.to(tl.int64) * NT + c) * BT + rt[:, None]) * BT + rt[None, :])
-        MT = tl.load(Ms + ((i_bh.to(tl.int64) * NT + c) * BT + rt[None, :]) * BT + rt[:, None])
-        p_h = hs + (i_bh.to(tl.int64) * NT + c) * K * V
-        S0 = tl.load(p_h + rk[:, None] * V + rv[None, :])
-        S0T = tl.load(p_h + rv[:, None] + rk[None, :] * V)
         qT = tl.load(q + row0 * K + t[None, :] * (H * K) + rk[:, None], mask=mt[None, :], other=0.0)
         kT = tl.load(k + row0 * K + t[None, :] * (H * K) + rk[:, None], mask=mt[None, :], other=0.0)
-        vT = tl.load(v + row0 * V + t[None, :] * (H * V) + rv[:, None], mask=mt[None, :], other=0.0)
-        doT = tl.load(do + row0 * V + t[None, :] * (H * V) + rv[:, None], mask=mt[None, :], other=0.0)
-        Tm = M * b_c[None, :]
+        do_c = tl.load(do + row0 * V + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
+        b_c = tl.load(beta + row0 + t * H, mask=mt, other=0.0).to(tl.float32)
+        MT = tl.load(Ms + ((i_bh.to(tl.int64) * NT + c) * BT + rt[None, :]) * BT + rt[:, None])  # M^T
         TmT = MT * b_c[:, None]
         if GATED:
             tc = tl.minimum(t, T - 1)
             Gcol = tl.load(g + row0 + tc[:, None] * H)  # (BT, 1) within-chunk cumulative gate
             Grow = tl.load(g + row0 + tc[None, :] * H)  # (1, BT)
             GL = tl.load(g + row0 + (tl.minimum(c * BT + BT, T) - 1) * H)
-            eGcol = tl.exp(Gcol)
             eGrow = tl.exp(Grow)
-            eLGcol = tl.exp(GL - Gcol)
-            eLGrow = tl.exp(GL - Grow)
-            eGL = tl.exp(GL)
-            D = tl.exp(tl.where(causal, Gcol - Grow, -1e30))
             Dt = tl.exp(tl.where(causalT, Grow - Gcol, -1e30))
+            At = _mm(k_c, qT, DT, PREC) * (Dt * scale)
+            dVn = _mm(At, do_c, DT, PREC) + _mm(k_c * tl.exp(GL - Gcol), dS, DT, PREC)  # (BT, BV)
+            dv_c = _mm(TmT, dVn, DT, PREC)
+            dS = dS * tl.exp(GL) + _mm(qT * eGrow, do_c, DT, PREC) * scale - _mm(kT * eGrow, dv_c, DT, PREC)
         else:
-            eGcol = tl.full([BT, 1], 1.0, tl.float32)
-            eGrow = tl.full([1, BT], 1.0, tl.float32)
-            eLGcol = eGcol
-            eLGrow = eGrow
-            eGL = 1.0
-            D = tl.where(causal, 1.0, 0.0)
-            Dt = tl.where(causalT, 1.0, 0.0)
-        kg = k_c * eGcol
-        kgT = kT * eGrow
-        kdT = kT * eLGrow
-        qg = q_c * eGcol
-        X = v_c - _mm(kg, S0, DT, PREC)                                      # (BT, BV)
-        XT = vT - _mm(S0T, kgT, DT, PREC)                                    # (BV, BT)
-        Vn = _mm(Tm, X, DT, PREC)
-        VnT = _mm(XT, TmT, DT, PREC)
-        A = _mm(q_c, kT, DT, PREC) * (D * scale)
-        At = _mm(k_c, qT, DT, PREC) * (Dt * scale)
-        dVn = _mm(At, do_c, DT, PREC) + _mm(k_c * eLGcol, dS, DT, PREC)  # (BT, BV)
-        dVnT = _mm(doT, A, DT, PREC) + _mm(dSt, kdT, DT, PREC)              # (BV, BT)
-        dA = _mm(do_c, VnT, DT, PREC) * (D * scale)
-        dAt = _mm(Vn, doT, DT, PREC) * (Dt * scale)
-        dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, S0T, DT, PREC) * (eGcol * scale)
-        dk_c = _mm(dAt, q_c, DT, PREC) + _mm(Vn, dSt, DT, PREC) * eLGcol
-        dv_c = _mm(TmT, dVn, DT, PREC)
-        dvT = _mm(dVnT, Tm, DT, PREC)
-        dS = dS * eGL + _mm(qT * eGrow, do_c, DT, PREC) * scale - _mm(kgT, dv_c, DT, PREC)
-        dSt = dSt * eGL + _mm(doT, qg, DT, PREC) * scale - _mm(dvT, kg, DT, PREC)
-        dW = -_mm(dVn, S0T, DT, PREC)                                        # (BT, K)
-        dk_c += _mm(TmT, dW, DT, PREC) * eGcol
-        dT = _mm(dVn, XT, DT, PREC)                                          # (BT, BT)
-        dTt = _mm(X, dVnT, DT, PREC)
-        db_c = tl.sum(dT * M, axis=0)
-        dAkk = -_mm(_mm(MT, dT * b_c[None, :], tl.float32, PREC), MT, tl.float32, PREC)
-        dAkkT = -_mm(_mm(M, dTt * b_c[:, None], tl.float32, PREC), M, tl.float32, PREC)
-        Ds = tl.where(strict, D, 0.0)
-        Dst = tl.where(strictT, Dt, 0.0)
-        kkD = _mm(k_c, kT, DT, PREC) * Ds
-        db_c += tl.sum(dAkk * kkD, axis=1)
-        dB = dAkk * Ds * b_c[:, None]
-        dBt = dAkkT * Dst * b_c[None, :]
-        dk_c += _mm(dB, k_c, DT, PREC) + _mm(dBt, k_c, DT, PREC)
-        if GATED:
-            # dGamma_t = sum(q_t dq_t) - sum(v_t dv_t) (partial over V blocks); reverse cumsum on the host
-            dg_c = tl.sum(q_c * dq_c, axis=1) - tl.sum(v_c * dv_c, axis=1)
-            tl.store(dg + i_v.to(tl.int64) * NVBTH + row0 + t * H, dg_c, mask=mt)
-        tl.store(dbeta + i_v.to(tl.int64) * NVBTH + row0 + t * H, db_c, mask=mt)
-        p_qk = i_v.to(tl.int64) * NVBTHK + row0 * K + t[:, None] * (H * K) + rk[None, :]
-        tl.store(dq + p_qk, dq_c.to(dq.dtype.element_ty), mask=mt[:, None])
-        tl.store(dk + p_qk, dk_c.to(dk.dtype.element_ty), mask=mt[:, None])
-        tl.store(dv + row0 * V + t[:, None] * (H * V) + rv[None, :], dv_c.to(dv.dtype.element_ty),
-                 mask=mt[:, None])
+            At = tl.where(causalT, _mm(k_c, qT, DT, PREC) * scale, 0.0)
+            dVn = _mm(At, do_c, DT, PREC) + _mm(k_c, dS, DT, PREC)
+            dv_c = _mm(TmT, dVn, DT, PREC)
+            dS = dS + _mm(qT, do_c, DT, PREC) * scale - _mm(kT, dv_c, DT, PREC)
+        p_bv = row0 * V + t[:, None] * (H * V) + rv[None, :]
+        tl.store(dvn + p_bv, dVn, mask=mt[:, None])
+        tl.store(dv + p_bv, dv_c.to(dv.dtype.element_ty), mask=mt[:, None])
     if HAS_H0:
         tl.store(dh0 + p_s, dS)
+
+
+@triton.jit
+def _delta_bwd_chunk_kernel(
+    q, k, v, beta, g, Ms, hs, dhs, dvn, do, dq, dk, dbeta, dg, scale, T, NT, NVBTHK, NVBTH,
+    H: tl.constexpr, K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
+    GATED: tl.constexpr, DT: tl.constexpr, PREC: tl.constexpr,
+):
+    """Backward launch 2 (chunk-parallel, no loop-carried state): dq, dk, dbeta, dGamma of chunk c from
+    S0 (hs[c]), dS leaving the chunk (dhs[c]) and dV' (launch 1)."""
+    c = tl.program_id(0)
+    i_v = tl.program_id(1)
+    i_bh = tl.program_id(2)
+    i_b = i_bh // H
+    i_h = i_bh % H
+    rt = tl.arange(0, BT)
+    rk = tl.arange(0, K)
+    rv = i_v * BV + tl.arange(0, BV)
+    row0 = i_b.to(tl.int64) * T * H + i_h
+    causal = rt[:, None] >= rt[None, :]
+    causalT = rt[:, None] <= rt[None, :]
+    strict = rt[:, None] > rt[None, :]
+    strictT = rt[:, None] < rt[None, :]
+    # Triton 3.4-3.7.0 on Hopper miscompiles tl.trans feeding a dot (fla #640), so these kernels hold no
+    # tl.trans: transposed tiles (k^T, v^T, do^T, M^T, S0^T, dS^T, dV'^T) are loaded as such and transposed
+    # products are computed directly from them (V'^T = (v^T - S0^T kg^T) Tm^T, ...).
+    t = c * BT + rt
+    mt = t < T
+    q_c = tl.load(q + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
+    k_c = tl.load(k + row0 * K + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
+    v_c = tl.load(v + row0 * V + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
+    do_c = tl.load(do + row0 * V + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
+    b_c = tl.load(beta + row0 + t * H, mask=mt, other=0.0).to(tl.float32)
+    M = tl.load(Ms + ((i_bh.to(tl.int64) * NT + c) * BT + rt[:, None]) * BT + rt[None, :])
+    MT = tl.load(Ms + ((i_bh.to(tl.int64) * NT + c) * BT + rt[None, :]) * BT + rt[:, None])
+    off = (i_bh.to(tl.int64) * NT + c) * K * V
+    S0 = tl.load(hs + off + rk[:, None] * V + rv[None, :])
+    S0T = tl.load(hs + off + rv[:, None] + rk[None, :] * V)
+    dSt = tl.load(dhs + off + rv[:, None] + rk[None, :] * V)  # (BV, K): dS leaving the chunk, transposed
+    kT = tl.load(k + row0 * K + t[None, :] * (H * K) + rk[:, None], mask=mt[None, :], other=0.0)
+    vT = tl.load(v + row0 * V + t[None, :] * (H * V) + rv[:, None], mask=mt[None, :], other=0.0)
+    doT = tl.load(do + row0 * V + t[None, :] * (H * V) + rv[:, None], mask=mt[None, :], other=0.0)
+    dVn = tl.load(dvn + row0 * V + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
+    dVnT = tl.load(dvn + row0 * V + t[None, :] * (H * V) + rv[:, None], mask=mt[None, :], other=0.0)
+    Tm = M * b_c[None, :]
+    TmT = MT * b_c[:, None]
+    if GATED:
+        tc = tl.minimum(t, T - 1)
+        Gcol = tl.load(g + row0 + tc[:, None] * H)  # (BT, 1) within-chunk cumulative gate
+        Grow = tl.load(g + row0 + tc[None, :] * H)  # (1, BT)
+        GL = tl.load(g + row0 + (tl.minimum(c * BT + BT, T) - 1) * H)
+        eGcol = tl.exp(Gcol)
+        eGrow = tl.exp(Grow)
+        eLGcol = tl.exp(GL - Gcol)
+        D = tl.exp(tl.where(causal, Gcol - Grow, -1e30))
+        Dt = tl.exp(tl.where(causalT, Grow - Gcol, -1e30))
+    else:
+        eGcol = tl.full([BT, 1], 1.0, tl.float32)
+        eGrow = tl.full([1, BT], 1.0, tl.float32)
+        eLGcol = eGcol
+        D = tl.where(causal, 1.0, 0.0)
+        Dt = tl.where(causalT, 1.0, 0.0)
+    kg = k_c * eGcol
+    kgT = kT * eGrow
+    X = v_c - _mm(kg, S0, DT, PREC)                                      # (BT, BV)
+    XT = vT - _mm(S0T, kgT, DT, PREC)                                    # (BV, BT)
+    Vn = _mm(Tm, X, DT, PREC)
+    VnT = _mm(XT, TmT, DT, PREC)
+    dA = _mm(do_c, VnT, DT, PREC) * (D * scale)
+    dAt = _mm(Vn, doT, DT, PREC) * (Dt * scale)
+    dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, S0T, DT, PREC) * (eGcol * scale)
+    dk_c = _mm(dAt, q_c, DT, PREC) + _mm(Vn, dSt, DT, PREC) * eLGcol
+    dW = -_mm(dVn, S0T, DT, PREC)                                        # (BT, K)
+    dk_c += _mm(TmT, dW, DT, PREC) * eGcol
+    dT = _mm(dVn, XT, DT, PREC)                                          # (BT, BT)
+    dTt = _mm(X, dVnT, DT, PREC)
+    db_c = tl.sum(dT * M, axis=0)
+    dAkk = -_mm(_mm(MT, dT * b_c[None, :], tl.float32, PREC), MT, tl.float32, PREC)
+    dAkkT = -_mm(_mm(M, dTt * b_c[:, None], tl.float32, PREC), M, tl.float32, PREC)
+    Ds = tl.where(strict, D, 0.0)
+    Dst = tl.where(strictT, Dt, 0.0)
+    kkD = _mm(k_c, kT, DT, PREC) * Ds
+    db_c += tl.sum(dAkk * kkD, axis=1)
+    dB = dAkk * Ds * b_c[:, None]
+    dBt = dAkkT * Dst * b_c[None, :]
+    dk_c += _mm(dB, k_c, DT, PREC) + _mm(dBt, k_c, DT, PREC)
+    if GATED:
+        # dGamma_t = sum(q_t dq_t) - sum(v_t dv_t) (partial over V blocks); reverse cumsum on the host.
+        # dv = Tm^T dV' recomputed here (launch 1 stored it rounded to the input dtype).
+        dv_c = _mm(TmT, dVn, DT, PREC)
+        dg_c = tl.sum(q_c * dq_c, axis=1) - tl.sum(v_c * dv_c, axis=1)
+        tl.store(dg + i_v.to(tl.int64) * NVBTH + row0 + t * H, dg_c, mask=mt)
+    tl.store(dbeta + i_v.to(tl.int64) * NVBTH + row0 + t * H, db_c, mask=mt)
+    p_qk = i_v.to(tl.int64) * NVBTHK + row0 * K + t[:, None] * (H * K) + rk[None, :]
+    tl.store(dq + p_qk, dq_c.to(dq.dtype.element_ty), mask=mt[:, None])
+    tl.store(dk + p_qk, dk_c.to(dk.dtype.element_ty), mask=mt[:, None])
 
 
 class _DeltaFunction(torch.autograd.Function):
@@ -296,13 +336,21 @@ class _DeltaFunction(torch.autograd.Function):
         dbeta = C.alloc((NV, B, T, H), torch.float32, dev)
         dg = C.alloc((NV, B, T, H), torch.float32, dev) if g is not None else None
         dh0 = C.alloc((B, H, K, V), torch.float32, dev) if h0 is not None else None
-        C.launched('_delta_bwd_kernel', _delta_bwd_kernel[(NV, B * H)](
-            q, k, v, beta, gc if gc is not None else beta, Ms, hs, ht, do, dht if dht is not None else do,
-            dq, dk, dv, dbeta, dg if dg is not None else dbeta, dh0 if dh0 is not None else dq, scale, T, NT,
-            B * T * H * K, B * T * H,
+        DT, PREC, nw = C.tl_dtype(q.dtype), C.dot_precision(q.dtype), C.bwd_warps()
+        gcx = gc if gc is not None else beta
+        dhs = C.alloc((B * H, NT, K, V), torch.float32, dev)  # dS leaving each chunk
+        dvn = C.alloc((B, T, H, V), torch.float32, dev)  # dV' (scratch for launch 2)
+        C.launched('_delta_bwd_dh_kernel', _delta_bwd_dh_kernel[(NV, B * H)](
+            q, k, beta, gcx, Ms, do, dht if dht is not None else do, dhs, dvn, dv,
+            dh0 if dh0 is not None else dhs, scale, T, NT,
             H=H, K=K, V=V, BT=BT, BV=BV, GATED=g is not None, HAS_H0=h0 is not None, HAS_DHT=dht is not None,
-            DT=C.tl_dtype(q.dtype), PREC=C.dot_precision(q.dtype),
-            num_warps=C.num_warps_for(K, BV), num_stages=1,
+            DT=DT, PREC=PREC, num_warps=nw, num_stages=1,
+        ))
+        C.launched('_delta_bwd_chunk_kernel', _delta_bwd_chunk_kernel[(NT, NV, B * H)](
+            q, k, v, beta, gcx, Ms, hs, dhs, dvn, do, dq, dk, dbeta, dg if dg is not None else dbeta,
+            scale, T, NT, B * T * H * K, B * T * H,
+            H=H, K=K, V=V, BT=BT, BV=BV, GATED=g is not None, DT=DT, PREC=PREC,
+            num_warps=nw, num_stages=1,
         ))
         dq = C.finish_partial(dq, q.dtype)
         dk = C.finish_partial(dk, k.dtype)

@@ -1,4 +1,4 @@
-"""Gated linear attention, chunked, in Triton: one fused launch forward, one fused launch backward.
+"""Gated linear attention, chunked, in Triton: one fused launch forward, two launches backward.
 
     S_t = diag(exp(g_t)) S_{t-1} + k_t^T v_t ;   o_t = scale * q_t S_t          (S: (K, V) per batch, head)
 
@@ -6,13 +6,16 @@ Chunk form (chunk of BT rows, G = within-chunk cumulative log gate, S0 = state e
     o   = scale * ( (q * e^G) S0 + [(q k^T) o D] v ),   D_ij = e^(G_i - G_j) for j <= i, else 0
     S1  = e^(G_last) S0 + (k * e^(G_last - G))^T v
 
-One program per (V block, batch*head) walks the chunks in order (forward) or reverse order (backward),
-so the inter-chunk state pass and all chunk-local work share one launch. The forward saves each chunk's
-entering state S0 (B*H, NT, K, V) for the backward.
+Forward: one program per (V block, batch*head) walks the chunks in order; the inter-chunk state pass and
+all chunk-local work share one launch. It saves each chunk's entering state S0 (B*H, NT, K, V).
+Backward: (1) a sequential program per (V block, batch*head) walks the chunks in reverse carrying only dS
+(K, V block) and stores dS leaving each chunk (B*H, NT, K, V, float32); (2) a chunk-parallel launch
+(chunk, V block, batch*head) computes dq, dk, dv, dGamma of each chunk from S0 and dS (and their transposes,
+loaded transposed), with no loop-carried state.
 
 Gate gradient (no extra pass): with Gamma the global cumulative log gate, q' = q e^Gamma, k' = k e^-Gamma,
     dGamma_t = sum(q_t * dq_t) - sum(k_t * dk_t)   (+ sum(S_T * dS_T) at the last step)
-    dg_t = sum_{u >= t} dGamma_u                   (reverse cumsum, carried across chunks in the program)
+    dg_t = sum_{u >= t} dGamma_u                   (reverse cumsum, on the host)
 
 Per-channel gates (g: (B, T, H, K)): q k^T o D no longer factorises; A is built from BC-row sub-chunks,
 each with the reference point r = its first row: (q e^(G - G_r)) (k e^(G_r - G))^T. Every exponent is
@@ -133,14 +136,62 @@ def _gla_fwd_kernel(
 
 
 @triton.jit
-def _gla_bwd_kernel(
-    q, k, v, gc, hs, ht, do, dht, dq, dk, dv, dg, dh0, scale, T, NT, NVBTHK, NVBTHG,
+def _gla_bwd_dh_kernel(
+    q, gc, do, dht, dhs, dh0, scale, T, NT,
     H: tl.constexpr, K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
-    BC: tl.constexpr, GATE: tl.constexpr, HAS_H0: tl.constexpr, HAS_DHT: tl.constexpr,
-    DT: tl.constexpr, PREC: tl.constexpr, CLAMP: tl.constexpr,
+    GATE: tl.constexpr, HAS_H0: tl.constexpr, HAS_DHT: tl.constexpr, DT: tl.constexpr, PREC: tl.constexpr,
 ):
+    """Backward launch 1 (sequential over chunks, reverse): the state gradient only.
+    dhs[c] = dS leaving chunk c;  dS entering c = dS e^(G_last) + scale (q e^G)^T do."""
     i_v = tl.program_id(0)
     i_bh = tl.program_id(1)
+    i_b = i_bh // H
+    i_h = i_bh % H
+    rt = tl.arange(0, BT)
+    rk = tl.arange(0, K)
+    rv = i_v * BV + tl.arange(0, BV)
+    row0 = i_b.to(tl.int64) * T * H + i_h
+    p_q = q + row0 * K
+    p_do = do + row0 * V
+    p_s = i_bh.to(tl.int64) * K * V + rk[:, None] * V + rv[None, :]
+    if HAS_DHT:
+        dS = tl.load(dht + p_s).to(tl.float32)
+    else:
+        dS = tl.zeros([K, BV], dtype=tl.float32)
+    for ci in range(NT):
+        c = NT - 1 - ci
+        t = c * BT + rt
+        mt = t < T
+        tc = tl.minimum(t, T - 1)
+        tlast = tl.minimum(c * BT + BT, T) - 1
+        tl.store(dhs + (i_bh.to(tl.int64) * NT + c) * K * V + rk[:, None] * V + rv[None, :], dS)
+        qT = tl.load(p_q + t[None, :] * (H * K) + rk[:, None], mask=mt[None, :], other=0.0)  # (K, BT)
+        do_c = tl.load(p_do + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
+        if GATE == 0:
+            dS = dS + _mm(qT, do_c, DT, PREC) * scale
+        elif GATE == 1:
+            Grow = tl.load(gc + row0 + tc[None, :] * H)  # (1, BT)
+            GL = tl.load(gc + row0 + tlast * H)
+            dS = dS * tl.exp(GL) + _mm(qT * tl.exp(Grow), do_c, DT, PREC) * scale
+        else:
+            GT = tl.load(gc + row0 * K + tc[None, :] * (H * K) + rk[:, None])  # (K, BT)
+            GLcol = tl.load(gc + row0 * K + tlast * (H * K) + rk[:, None])  # (K, 1)
+            dS = dS * tl.exp(GLcol) + _mm(qT * tl.exp(GT), do_c, DT, PREC) * scale
+    if HAS_H0:
+        tl.store(dh0 + p_s, dS)
+
+
+@triton.jit
+def _gla_bwd_chunk_kernel(
+    q, k, v, gc, hs, dhs, do, dq, dk, dv, dg, scale, T, NT, NVBTHK, NVBTHG,
+    H: tl.constexpr, K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
+    BC: tl.constexpr, GATE: tl.constexpr, DT: tl.constexpr, PREC: tl.constexpr, CLAMP: tl.constexpr,
+):
+    """Backward launch 2 (chunk-parallel, no loop-carried state): dq, dk, dv, dGamma of chunk c from
+    S0 (hs[c]) and dS leaving the chunk (dhs[c])."""
+    c = tl.program_id(0)
+    i_v = tl.program_id(1)
+    i_bh = tl.program_id(2)
     i_b = i_bh // H
     i_h = i_bh % H
     rt = tl.arange(0, BT)
@@ -154,94 +205,74 @@ def _gla_bwd_kernel(
     p_dv = dv + row0 * V
     p_dq = dq + i_v.to(tl.int64) * NVBTHK + row0 * K  # partial over V blocks: (NV, B, T, H, K)
     p_dk = dk + i_v.to(tl.int64) * NVBTHK + row0 * K
-    p_s = i_bh.to(tl.int64) * K * V + rk[:, None] * V + rv[None, :]
-    p_st = i_bh.to(tl.int64) * K * V + rv[:, None] + rk[None, :] * V  # (BV, K): the transposed block
     causal = rt[:, None] >= rt[None, :]
     causalT = rt[:, None] <= rt[None, :]
 
     # Triton 3.4-3.7.0 on Hopper miscompiles tl.trans feeding a dot (fla #640), and our first versions with
     # tl.cumsum and 1-D expansions of scan results failed on Triton 3.6/H100: these kernels hold no tl.trans
-    # and no scan. Transposed tiles are loaded as such, A^T and dA^T are built directly, the program carries
-    # dS (K, BV) and dS^T (BV, K), and the reverse cumsum of the gate gradient happens on the host.
-    if HAS_DHT:
-        dS = tl.load(dht + p_s).to(tl.float32)
-        dSt = tl.load(dht + p_st).to(tl.float32)
+    # and no scan. Transposed tiles (q^T, v^T, do^T, S0^T, dS^T) are loaded as such, A^T and dA^T are built
+    # directly, and the reverse cumsum of the gate gradient happens on the host.
+    t = c * BT + rt
+    mt = t < T
+    tc = tl.minimum(t, T - 1)
+    tlast = tl.minimum(c * BT + BT, T) - 1
+    q_c = tl.load(p_q + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
+    k_c = tl.load(p_k + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
+    v_c = tl.load(p_v + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
+    do_c = tl.load(p_do + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
+    qT = tl.load(p_q + t[None, :] * (H * K) + rk[:, None], mask=mt[None, :], other=0.0)
+    vT = tl.load(p_v + t[None, :] * (H * V) + rv[:, None], mask=mt[None, :], other=0.0)
+    doT = tl.load(p_do + t[None, :] * (H * V) + rv[:, None], mask=mt[None, :], other=0.0)
+    off = (i_bh.to(tl.int64) * NT + c) * K * V
+    S0T = tl.load(hs + off + rv[:, None] + rk[None, :] * V)  # (BV, K)
+    dS = tl.load(dhs + off + rk[:, None] * V + rv[None, :])  # (K, BV): dS leaving the chunk
+    dSt = tl.load(dhs + off + rv[:, None] + rk[None, :] * V)  # (BV, K)
+    # dA_ij = scale * do_i . v_j (i >= j); dAt = its transpose, computed as v do^T
+    dA = tl.where(causal, _mm(do_c, vT, DT, PREC) * scale, 0.0)
+    dAt = tl.where(causalT, _mm(v_c, doT, DT, PREC) * scale, 0.0)
+    if GATE == 0:
+        At = tl.where(causalT, _mm(k_c, qT, DT, PREC) * scale, 0.0)
+        dv_c = _mm(At, do_c, DT, PREC) + _mm(k_c, dS, DT, PREC)
+        dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, S0T, DT, PREC) * scale
+        dk_c = _mm(dAt, q_c, DT, PREC) + _mm(v_c, dSt, DT, PREC)
+    elif GATE == 1:
+        Gcol = tl.load(gc + row0 + tc[:, None] * H)  # (BT, 1)
+        Grow = tl.load(gc + row0 + tc[None, :] * H)  # (1, BT)
+        GL = tl.load(gc + row0 + tlast * H)
+        eLGcol = tl.exp(GL - Gcol)
+        D = tl.exp(tl.where(causal, Gcol - Grow, -1e30))
+        Dt = tl.exp(tl.where(causalT, Grow - Gcol, -1e30))
+        At = _mm(k_c, qT, DT, PREC) * (Dt * scale)
+        dA = dA * D
+        dAt = dAt * Dt
+        dv_c = _mm(At, do_c, DT, PREC) + _mm(k_c * eLGcol, dS, DT, PREC)
+        dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, S0T, DT, PREC) * (tl.exp(Gcol) * scale)
+        dk_c = _mm(dAt, q_c, DT, PREC) + _mm(v_c, dSt, DT, PREC) * eLGcol
+        # dGamma_t (partial over V blocks); the reverse cumsum over T is done on the host
+        dgam = tl.sum(q_c * dq_c - k_c * dk_c, axis=1)
+        tl.store(dg + i_v.to(tl.int64) * NVBTHG + row0 + t * H, dgam, mask=mt)
     else:
-        dS = tl.zeros([K, BV], dtype=tl.float32)
-        dSt = tl.zeros([BV, K], dtype=tl.float32)
-    for ci in range(NT):
-        c = NT - 1 - ci
-        t = c * BT + rt
-        mt = t < T
-        tc = tl.minimum(t, T - 1)
-        tlast = tl.minimum(c * BT + BT, T) - 1
-        q_c = tl.load(p_q + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
-        k_c = tl.load(p_k + t[:, None] * (H * K) + rk[None, :], mask=mt[:, None], other=0.0)
-        v_c = tl.load(p_v + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
-        do_c = tl.load(p_do + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
-        # transposed tiles, loaded as such
-        qT = tl.load(p_q + t[None, :] * (H * K) + rk[:, None], mask=mt[None, :], other=0.0)
-        vT = tl.load(p_v + t[None, :] * (H * V) + rv[:, None], mask=mt[None, :], other=0.0)
-        doT = tl.load(p_do + t[None, :] * (H * V) + rv[:, None], mask=mt[None, :], other=0.0)
-        p_h = hs + (i_bh.to(tl.int64) * NT + c) * K * V
-        S0T = tl.load(p_h + rv[:, None] + rk[None, :] * V)  # (BV, K)
-        # dA_ij = scale * do_i . v_j (i >= j); dAt = its transpose, computed as v do^T
-        dA = tl.where(causal, _mm(do_c, vT, DT, PREC) * scale, 0.0)
-        dAt = tl.where(causalT, _mm(v_c, doT, DT, PREC) * scale, 0.0)
-        if GATE == 0:
-            At = tl.where(causalT, _mm(k_c, qT, DT, PREC) * scale, 0.0)
-            dv_c = _mm(At, do_c, DT, PREC) + _mm(k_c, dS, DT, PREC)
-            dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, S0T, DT, PREC) * scale
-            dk_c = _mm(dAt, q_c, DT, PREC) + _mm(v_c, dSt, DT, PREC)
-            dS = dS + _mm(qT, do_c, DT, PREC) * scale
-            dSt = dSt + _mm(doT, q_c, DT, PREC) * scale
-        elif GATE == 1:
-            Gcol = tl.load(gc + row0 + tc[:, None] * H)  # (BT, 1)
-            Grow = tl.load(gc + row0 + tc[None, :] * H)  # (1, BT)
-            GL = tl.load(gc + row0 + tlast * H)
-            eGcol = tl.exp(Gcol)
-            eLGcol = tl.exp(GL - Gcol)
-            D = tl.exp(tl.where(causal, Gcol - Grow, -1e30))
-            Dt = tl.exp(tl.where(causalT, Grow - Gcol, -1e30))
-            At = _mm(k_c, qT, DT, PREC) * (Dt * scale)
-            dA = dA * D
-            dAt = dAt * Dt
-            dv_c = _mm(At, do_c, DT, PREC) + _mm(k_c * eLGcol, dS, DT, PREC)
-            dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, S0T, DT, PREC) * (eGcol * scale)
-            dk_c = _mm(dAt, q_c, DT, PREC) + _mm(v_c, dSt, DT, PREC) * eLGcol
-            dS = dS * tl.exp(GL) + _mm(qT * tl.exp(Grow), do_c, DT, PREC) * scale
-            dSt = dSt * tl.exp(GL) + _mm(doT, q_c * eGcol, DT, PREC) * scale
-            # dGamma_t (partial over V blocks); the reverse cumsum over T is done on the host
-            dgam = tl.sum(q_c * dq_c - k_c * dk_c, axis=1)
-            tl.store(dg + i_v.to(tl.int64) * NVBTHG + row0 + t * H, dgam, mask=mt)
-        else:
-            G, GT = _load_G(gc, row0 * K, c, T, rt, rk, H * K, BT)
-            GLrow = tl.load(gc + row0 * K + tlast * (H * K) + rk[None, :])  # (1, K)
-            GLcol = tl.load(gc + row0 * K + tlast * (H * K) + rk[:, None])  # (K, 1)
-            eG = tl.exp(G)
-            eLG = tl.exp(GLrow - G)
-            At = tl.zeros([BT, BT], dtype=tl.float32)
-            dq_c = tl.zeros([BT, K], dtype=tl.float32)
-            dk_c = tl.zeros([BT, K], dtype=tl.float32)
-            for s in tl.static_range(BT // BC):
-                fq, fk, fqT, fkT = _sub_factors(gc, row0 * K, c, T, rt, rk, H * K, G, GT, s, BT, BC, CLAMP)
-                At += _mm(k_c * fk, qT * fqT, DT, PREC)
-                dq_c += fq * _mm(dA, k_c * fk, DT, PREC)
-                dk_c += fk * _mm(dAt, q_c * fq, DT, PREC)
-            At = tl.where(causalT, At * scale, 0.0)
-            dv_c = _mm(At, do_c, DT, PREC) + _mm(k_c * eLG, dS, DT, PREC)
-            dq_c += _mm(do_c, S0T, DT, PREC) * (eG * scale)
-            dk_c += _mm(v_c, dSt, DT, PREC) * eLG
-            dS = dS * tl.exp(GLcol) + _mm(qT * tl.exp(GT), do_c, DT, PREC) * scale
-            dSt = dSt * tl.exp(GLrow) + _mm(doT, q_c * eG, DT, PREC) * scale
-            dgam = q_c * dq_c - k_c * dk_c  # (BT, K): dGamma_t per channel, reverse cumsum on the host
-            tl.store(dg + i_v.to(tl.int64) * NVBTHG + row0 * K + t[:, None] * (H * K) + rk[None, :], dgam,
-                     mask=mt[:, None])
-        tl.store(p_dq + t[:, None] * (H * K) + rk[None, :], dq_c.to(dq.dtype.element_ty), mask=mt[:, None])
-        tl.store(p_dk + t[:, None] * (H * K) + rk[None, :], dk_c.to(dk.dtype.element_ty), mask=mt[:, None])
-        tl.store(p_dv + t[:, None] * (H * V) + rv[None, :], dv_c.to(dv.dtype.element_ty), mask=mt[:, None])
-    if HAS_H0:
-        tl.store(dh0 + p_s, dS)
+        G, GT = _load_G(gc, row0 * K, c, T, rt, rk, H * K, BT)
+        GLrow = tl.load(gc + row0 * K + tlast * (H * K) + rk[None, :])  # (1, K)
+        eLG = tl.exp(GLrow - G)
+        At = tl.zeros([BT, BT], dtype=tl.float32)
+        dq_c = tl.zeros([BT, K], dtype=tl.float32)
+        dk_c = tl.zeros([BT, K], dtype=tl.float32)
+        for s in tl.static_range(BT // BC):
+            fq, fk, fqT, fkT = _sub_factors(gc, row0 * K, c, T, rt, rk, H * K, G, GT, s, BT, BC, CLAMP)
+            At += _mm(k_c * fk, qT * fqT, DT, PREC)
+            dq_c += fq * _mm(dA, k_c * fk, DT, PREC)
+            dk_c += fk * _mm(dAt, q_c * fq, DT, PREC)
+        At = tl.where(causalT, At * scale, 0.0)
+        dv_c = _mm(At, do_c, DT, PREC) + _mm(k_c * eLG, dS, DT, PREC)
+        dq_c += _mm(do_c, S0T, DT, PREC) * (tl.exp(G) * scale)
+        dk_c += _mm(v_c, dSt, DT, PREC) * eLG
+        dgam = q_c * dq_c - k_c * dk_c  # (BT, K): dGamma_t per channel, reverse cumsum on the host
+        tl.store(dg + i_v.to(tl.int64) * NVBTHG + row0 * K + t[:, None] * (H * K) + rk[None, :], dgam,
+                 mask=mt[:, None])
+    tl.store(p_dq + t[:, None] * (H * K) + rk[None, :], dq_c.to(dq.dtype.element_ty), mask=mt[:, None])
+    tl.store(p_dk + t[:, None] * (H * K) + rk[None, :], dk_c.to(dk.dtype.element_ty), mask=mt[:, None])
+    tl.store(p_dv + t[:, None] * (H * V) + rv[None, :], dv_c.to(dv.dtype.element_ty), mask=mt[:, None])
 
 
 def gate_grad(dgam: torch.Tensor, ht, dht, dtype) -> torch.Tensor:
@@ -325,13 +356,20 @@ class _GLAFunction(torch.autograd.Function):
         dh0 = C.alloc((B, H, K, V), torch.float32, dev) if h0 is not None else None
         if dht is not None:
             dht = dht.contiguous()
-        C.launched('_gla_bwd_kernel', _gla_bwd_kernel[(NV, B * H)](
-            q, k, v, gc if gc is not None else q, hs, ht, do, dht if dht is not None else do,
-            dq, dk, dv, dg if dg is not None else dq, dh0 if dh0 is not None else dq, scale, T, hs.shape[1] if hs.dim() == 4 else C.cdiv(T, BT),
+        NT = C.cdiv(T, BT)
+        DT, PREC, nw = C.tl_dtype(q.dtype), C.dot_precision(q.dtype), C.bwd_warps()
+        gcx = gc if gc is not None else q
+        dhs = C.alloc((B * H, NT, K, V), torch.float32, dev)  # dS leaving each chunk
+        C.launched('_gla_bwd_dh_kernel', _gla_bwd_dh_kernel[(NV, B * H)](
+            q, gcx, do, dht if dht is not None else do, dhs, dh0 if dh0 is not None else dhs, scale, T, NT,
+            H=H, K=K, V=V, BT=BT, BV=BV, GATE=gate, HAS_H0=h0 is not None, HAS_DHT=dht is not None,
+            DT=DT, PREC=PREC, num_warps=nw, num_stages=1,
+        ))
+        C.launched('_gla_bwd_chunk_kernel', _gla_bwd_chunk_kernel[(NT, NV, B * H)](
+            q, k, v, gcx, hs, dhs, do, dq, dk, dv, dg if dg is not None else dq, scale, T, NT,
             B * T * H * K, (g.numel() if g is not None else 0),
-            H=H, K=K, V=V, BT=BT, BV=BV, BC=BC, GATE=gate, HAS_H0=h0 is not None, HAS_DHT=dht is not None,
-            DT=C.tl_dtype(q.dtype), PREC=C.dot_precision(q.dtype), CLAMP=CLAMP,
-            num_warps=C.num_warps_for(K, BV), num_stages=1,
+            H=H, K=K, V=V, BT=BT, BV=BV, BC=BC, GATE=gate, DT=DT, PREC=PREC, CLAMP=CLAMP,
+            num_warps=nw, num_stages=1,
         ))
         dq = C.finish_partial(dq, q.dtype)
         dk = C.finish_partial(dk, k.dtype)
