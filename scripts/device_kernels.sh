@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Device run for the Triton kernels: correctness table, pytest (gpu marker), timings. Run from the repo root:
-#   bash scripts/device_kernels.sh [check|test|bench|all]    (default all)
+#   bash scripts/device_kernels.sh [check|check-gla|check-delta|test|bench|fla|all]    (default all)
+# HYBRID_NAS_BWD_WARPS=4|8 sets the backward kernels' warps (default 4).
 # Installs carried wheels (.whl: flash-linear-attention, fla-core, einops) into /tmp/site when present.
 set -uo pipefail
 MODE=${1:-all}
@@ -61,8 +62,10 @@ for n, k in C.LAUNCHED.items():
         print(" ", n, e)
 PY
 }
-if [[ $MODE == check || $MODE == all ]]; then
+if [[ $MODE == check || $MODE == all || $MODE == check-gla ]]; then
   HYBRID_NAS_KERNEL_SYNC=1 check gla
+fi
+if [[ $MODE == check || $MODE == all || $MODE == check-delta ]]; then
   HYBRID_NAS_KERNEL_SYNC=1 check delta
 fi
 

@@ -385,6 +385,10 @@ def gla(q, k, v, g=None, *, scale=None, initial_state=None, output_final_state=F
         scale = q.shape[-1] ** -0.5
     if q.shape[1] == 0:
         raise ValueError("Triton gla needs T >= 1")
+    if g is None and C.needs_grad(q, k, v, initial_state):
+        # The ungated backward (GATE 0) wrote wrong dv on Triton 3.6/H200 (v5, kernels/NOTES.md) while the scalar-gate
+        # path matched: training without a gate runs the scalar path on an all-zero log gate (identical maths).
+        g = torch.zeros(q.shape[:3], dtype=torch.float32, device=q.device)
     gate = _gate_mode(g, q)
     # device-verified backward (Triton 3.6, H100): per-channel gates; scalar gates without a final-state gradient
     if gate != 2 and output_final_state and C.needs_grad(q, k, v, g, initial_state):
