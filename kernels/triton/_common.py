@@ -50,6 +50,33 @@ def fallback(name: str) -> bool:
     return True
 
 
+# Delta-rule backward debugging (the device dk of `_delta_bwd_chunk_kernel`, kernels/NOTES.md "What is left").
+# DEBUG_DELTA = True: the backward runs the chunk kernel with DEBUG=True (stores the five dk terms, V', dA^T,
+# dB, dB^T) and leaves those buffers with the saved ones (Ms, hs, dhs, dvn, gc, dk/dq/dbeta partials) in
+# LAST_DEBUG; kernels.triton._check.check_delta_terms reads them.
+DEBUG_DELTA = False
+LAST_DEBUG: dict = {}
+
+# HYBRID_NAS_DELTA_ALT=dbt_scratch,dat_scratch,vnt_scratch (comma list, or "all"): alternative formulations
+# in the chunk kernel (dB^T / dA^T / V'^T through a per-program global scratch read back transposed instead of
+# computed). DELTA_ALT may also be set directly (a comma string or an iterable of names).
+DELTA_ALTS = ("dbt_scratch", "dat_scratch", "vnt_scratch")
+DELTA_ALT = os.environ.get("HYBRID_NAS_DELTA_ALT", "")
+
+
+def delta_alt() -> frozenset:
+    alt = DELTA_ALT
+    if isinstance(alt, str):
+        alt = [a.strip() for a in alt.split(",")]
+    alt = {a for a in alt if a and a != "none"}
+    if "all" in alt:
+        alt = (alt - {"all"}) | set(DELTA_ALTS)
+    bad = alt - set(DELTA_ALTS)
+    if bad:
+        raise ValueError(f"HYBRID_NAS_DELTA_ALT: unknown {sorted(bad)}; known: {', '.join(DELTA_ALTS)}, all")
+    return frozenset(alt)
+
+
 # name -> last compiled kernel launched (n_regs / n_spills for the notes)
 LAUNCHED: dict = {}
 

@@ -183,15 +183,30 @@ def _delta_bwd_dh_kernel(
 
 @triton.jit
 def _delta_bwd_chunk_kernel(
-    q, k, v, beta, g, Ms, hs, dhs, dvn, do, dq, dk, dbeta, dg, scale, T, NT, NVBTHK, NVBTH,
+    q, k, v, beta, g, Ms, hs, dhs, dvn, do, dq, dk, dbeta, dg, dbg, dbgm, dbgv, scr, scale, T, NT, NVBTHK, NVBTH,
     H: tl.constexpr, K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
     GATED: tl.constexpr, DT: tl.constexpr, PREC: tl.constexpr,
+    DEBUG: tl.constexpr = False, ALT_DBT: tl.constexpr = False, ALT_DAT: tl.constexpr = False,
+    ALT_VNT: tl.constexpr = False, ANY_DBG: tl.constexpr = False,
 ):
     """Backward launch 2 (chunk-parallel, no loop-carried state): dq, dk, dbeta, dGamma of chunk c from
-    S0 (hs[c]), dS leaving the chunk (dhs[c]) and dV' (launch 1)."""
+    S0 (hs[c]), dS leaving the chunk (dhs[c]) and dV' (launch 1).
+
+    Debugging the device dk (kernels/NOTES.md, "What is left"); every flag is off by default and then changes nothing:
+      DEBUG: stores the five dk terms t1..t5 (fp32, rows t < T) into dbg (5, NV, B, T, H, K), V' into
+        dbgv (B, T, H, V) and dA^T, dB, dB^T into dbgm (P, 3, BT, BT), P = (i_bh * NT + c) * NV + i_v.
+      ALT_DBT / ALT_DAT / ALT_VNT: dB^T, dA^T, V'^T are not computed but stored untransposed into this
+        program's slice of scr (P, 3, BT, BT) fp32 (slots 0, 1, 2), tl.debug_barrier(), loaded back transposed
+        (ALT_DBT drops the dAkk^T chain).
+      ANY_DBG: any of the four (set by the host; older Triton frontends reject chained `A or B or C`)."""
     c = tl.program_id(0)
     i_v = tl.program_id(1)
     i_bh = tl.program_id(2)
+    if ANY_DBG:
+        pid = (i_bh.to(tl.int64) * NT + c) * tl.num_programs(1) + i_v
+        rt_sq = tl.arange(0, BT)
+        p_sq = rt_sq[:, None] * BT + rt_sq[None, :]     # (BT, BT) row-major
+        p_sqT = rt_sq[None, :] * BT + rt_sq[:, None]    # the same slice read transposed
     i_b = i_bh // H
     i_h = i_bh % H
     rt = tl.arange(0, BT)
@@ -246,25 +261,66 @@ def _delta_bwd_chunk_kernel(
     X = v_c - _mm(kg, S0, DT, PREC)                                      # (BT, BV)
     XT = vT - _mm(S0T, kgT, DT, PREC)                                    # (BV, BT)
     Vn = _mm(Tm, X, DT, PREC)
-    VnT = _mm(XT, TmT, DT, PREC)
+    if ALT_VNT:
+        rbv = tl.arange(0, BV)
+        p_vn = scr + (pid * 3 + 2) * BT * BT
+        tl.store(p_vn + rt[:, None] * BV + rbv[None, :], Vn)
+        tl.debug_barrier()
+        VnT = tl.load(p_vn + rt[None, :] * BV + rbv[:, None])
+    else:
+        VnT = _mm(XT, TmT, DT, PREC)
     dA = _mm(do_c, VnT, DT, PREC) * (D * scale)
-    dAt = _mm(Vn, doT, DT, PREC) * (Dt * scale)
+    if ALT_DAT:
+        p_da = scr + (pid * 3 + 1) * BT * BT
+        tl.store(p_da + p_sq, dA)
+        tl.debug_barrier()
+        dAt = tl.load(p_da + p_sqT)
+    else:
+        dAt = _mm(Vn, doT, DT, PREC) * (Dt * scale)
     dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, S0T, DT, PREC) * (eGcol * scale)
-    dk_c = _mm(dAt, q_c, DT, PREC) + _mm(Vn, dSt, DT, PREC) * eLGcol
+    # dk = t1 + t2 + t3 + t4 + t5 (named for the DEBUG stores; the same dots and sums as before)
+    t1 = _mm(dAt, q_c, DT, PREC)
+    t2 = _mm(Vn, dSt, DT, PREC) * eLGcol
+    if DEBUG:
+        p_dbg = dbg + i_v.to(tl.int64) * NVBTHK + row0 * K + t[:, None] * (H * K) + rk[None, :]
+        tl.store(p_dbg, t1, mask=mt[:, None])
+        tl.store(p_dbg + NVBTHK * tl.num_programs(1), t2, mask=mt[:, None])
+        tl.store(dbgv + row0 * V + t[:, None] * (H * V) + rv[None, :], Vn, mask=mt[:, None])
+        tl.store(dbgm + pid * 3 * BT * BT + p_sq, dAt)
+    dk_c = t1 + t2
     dW = -_mm(dVn, S0T, DT, PREC)                                        # (BT, K)
-    dk_c += _mm(TmT, dW, DT, PREC) * eGcol
+    t3 = _mm(TmT, dW, DT, PREC) * eGcol
+    if DEBUG:
+        tl.store(p_dbg + 2 * NVBTHK * tl.num_programs(1), t3, mask=mt[:, None])
+    dk_c += t3
     dT = _mm(dVn, XT, DT, PREC)                                          # (BT, BT)
-    dTt = _mm(X, dVnT, DT, PREC)
+    if not ALT_DBT:  # (the default path keeps the v5 order of operations)
+        dTt = _mm(X, dVnT, DT, PREC)
     db_c = tl.sum(dT * M, axis=0)
     dAkk = -_mm(_mm(MT, dT * b_c[None, :], tl.float32, PREC), MT, tl.float32, PREC)
-    dAkkT = -_mm(_mm(M, dTt * b_c[:, None], tl.float32, PREC), M, tl.float32, PREC)
+    if not ALT_DBT:
+        dAkkT = -_mm(_mm(M, dTt * b_c[:, None], tl.float32, PREC), M, tl.float32, PREC)
     Ds = tl.where(strict, D, 0.0)
-    Dst = tl.where(strictT, Dt, 0.0)
+    if not ALT_DBT:
+        Dst = tl.where(strictT, Dt, 0.0)
     kkD = _mm(k_c, kT, DT, PREC) * Ds
     db_c += tl.sum(dAkk * kkD, axis=1)
     dB = dAkk * Ds * b_c[:, None]
-    dBt = dAkkT * Dst * b_c[None, :]
-    dk_c += _mm(dB, k_c, DT, PREC) + _mm(dBt, k_c, DT, PREC)
+    if ALT_DBT:
+        p_db = scr + (pid * 3) * BT * BT
+        tl.store(p_db + p_sq, dB)
+        tl.debug_barrier()
+        dBt = tl.load(p_db + p_sqT)
+    else:
+        dBt = dAkkT * Dst * b_c[None, :]
+    t4 = _mm(dB, k_c, DT, PREC)
+    t5 = _mm(dBt, k_c, DT, PREC)
+    if DEBUG:
+        tl.store(p_dbg + 3 * NVBTHK * tl.num_programs(1), t4, mask=mt[:, None])
+        tl.store(p_dbg + 4 * NVBTHK * tl.num_programs(1), t5, mask=mt[:, None])
+        tl.store(dbgm + (pid * 3 + 1) * BT * BT + p_sq, dB)
+        tl.store(dbgm + (pid * 3 + 2) * BT * BT + p_sq, dBt)
+    dk_c += t4 + t5
     if GATED:
         # dGamma_t = sum(q_t dq_t) - sum(v_t dv_t) (partial over V blocks); reverse cumsum on the host.
         # dv = Tm^T dV' recomputed here (launch 1 stored it rounded to the input dtype).
@@ -346,12 +402,34 @@ class _DeltaFunction(torch.autograd.Function):
             H=H, K=K, V=V, BT=BT, BV=BV, GATED=g is not None, HAS_H0=h0 is not None, HAS_DHT=dht is not None,
             DT=DT, PREC=PREC, num_warps=nw, num_stages=1,
         ))
+        # debugging switches (kernels/NOTES.md "What is left"); off by default: the kernel is the plain v5 one
+        alt, debug = C.delta_alt(), C.DEBUG_DELTA
+        extra = {}
+        P = NT * NV * B * H  # programs of the chunk kernel
+        if debug:
+            dbg = C.alloc((5, NV, B, T, H, K), torch.float32, dev)  # dk terms t1..t5
+            dbgm = C.alloc((P, 3, BT, BT), torch.float32, dev)  # dA^T, dB, dB^T per program
+            dbgv = C.alloc((B, T, H, V), torch.float32, dev)  # V'
+            extra["DEBUG"] = True
+        else:
+            dbg = dbgm = dbgv = dbeta
+        if alt:
+            if BV > BT:
+                raise ValueError(f"HYBRID_NAS_DELTA_ALT needs BV <= BT, got BV={BV}")
+            scr = C.alloc((P, 3, BT, BT), torch.float32, dev)
+            extra.update(ALT_DBT="dbt_scratch" in alt, ALT_DAT="dat_scratch" in alt, ALT_VNT="vnt_scratch" in alt)
+        else:
+            scr = dbeta
         C.launched('_delta_bwd_chunk_kernel', _delta_bwd_chunk_kernel[(NT, NV, B * H)](
             q, k, v, beta, gcx, Ms, hs, dhs, dvn, do, dq, dk, dbeta, dg if dg is not None else dbeta,
-            scale, T, NT, B * T * H * K, B * T * H,
+            dbg, dbgm, dbgv, scr, scale, T, NT, B * T * H * K, B * T * H,
             H=H, K=K, V=V, BT=BT, BV=BV, GATED=g is not None, DT=DT, PREC=PREC,
-            num_warps=nw, num_stages=1,
+            num_warps=nw, num_stages=1, **extra, **({"ANY_DBG": True} if extra else {}),
         ))
+        if debug:
+            C.LAST_DEBUG = dict(dbg=dbg, dbgm=dbgm, dbgv=dbgv, Ms=Ms, hs=hs, dhs=dhs, dvn=dvn, gc=gc,
+                                dk_part=dk, dq_part=dq, dbeta_part=dbeta, NV=NV, BV=BV, BT=BT, scale=scale,
+                                alt=sorted(alt), scr=scr if alt else None)
         dq = C.finish_partial(dq, q.dtype)
         dk = C.finish_partial(dk, k.dtype)
         dbeta = C.finish_partial(dbeta, beta.dtype)

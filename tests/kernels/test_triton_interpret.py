@@ -49,3 +49,48 @@ def test_delta_interpreter(gated, case):
     B, T, H, K, V, h0, ht = case
     errs = check_delta(B, T, H, K, V, gated=gated, dtype=torch.float32, h0=h0, ht=ht, device="cpu", seed=0)
     assert all(e < 1e-4 for e in errs.values()), errs
+
+
+# Delta-rule dk debugging (kernels/NOTES.md "What is left"): the DEBUG terms of the chunk kernel against float64
+# torch on the kernel's own saved buffers, and check_delta with each alternative formulation switched on.
+TERM_CASES = [(1, 1, 2, 16, 32), (2, 70, 2, 16, 32), (1, 130, 1, 16, 64)]  # T = 1, two chunks, NV = 2
+
+
+@pytest.mark.parametrize("shape", TERM_CASES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("gated", [True, False], ids=["gated", "plain"])
+def test_delta_terms_interpreter(gated, shape):
+    pytest.importorskip("triton")
+    import torch
+    from kernels.triton._check import check_delta_terms
+    errs = check_delta_terms(*shape, gated=gated, dtype=torch.float32, h0=True, ht=True, device="cpu", seed=0)
+    assert set(errs) >= {"t1", "t2", "t3", "t4", "t5", "dk_sum", "dk"}
+    assert all(e < 1e-4 for e in errs.values()), errs
+
+
+ALT_CASES = [((2, 70, 2, 16, 32), True, True, True), ((1, 65, 1, 32, 64), False, False, True)]  # 2nd: NV = 2
+
+
+@pytest.mark.parametrize("alt", ["dbt_scratch", "dat_scratch", "vnt_scratch", "dbt_scratch,dat_scratch,vnt_scratch"],
+                         ids=["dbt", "dat", "vnt", "all"])
+@pytest.mark.parametrize("case", ALT_CASES, ids=["2x70x2x16x32-gated", "1x65x1x32x64-plain-ht"])
+def test_delta_alt_interpreter(alt, case, monkeypatch):
+    pytest.importorskip("triton")
+    import torch
+    from kernels.triton import _common as C
+    from kernels.triton._check import check_delta
+    shape, gated, h0, ht = case
+    monkeypatch.setattr(C, "DELTA_ALT", alt)
+    assert C.delta_alt() == frozenset(alt.split(","))
+    errs = check_delta(*shape, gated=gated, dtype=torch.float32, h0=h0, ht=ht, device="cpu", seed=0)
+    assert all(e < 1e-4 for e in errs.values()), errs
+
+
+def test_delta_alt_names(monkeypatch):
+    from kernels.triton import _common as C
+    monkeypatch.setattr(C, "DELTA_ALT", "")
+    assert C.delta_alt() == frozenset()
+    monkeypatch.setattr(C, "DELTA_ALT", "all")
+    assert C.delta_alt() == frozenset(C.DELTA_ALTS)
+    monkeypatch.setattr(C, "DELTA_ALT", "dbt_scratch,nope")
+    with pytest.raises(ValueError):
+        C.delta_alt()
