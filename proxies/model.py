@@ -59,6 +59,11 @@ class TokenShift(nn.Module):
     def flops_per_token(self) -> int:
         return conv_flops(*self.weight.shape)
 
+    def state_bytes(self, dtype_bytes: int = 2) -> int:
+        """Decode state: the last width - 1 inputs of every channel."""
+        d, width = self.weight.shape
+        return (width - 1) * d * dtype_bytes
+
 
 class Block(nn.Module):
     def __init__(self, mixer: Mixer, d_model: int, token_shift: int = 0) -> None:
@@ -124,8 +129,9 @@ class HybridLM(nn.Module):
         return total + linear_flops(self.head.in_features, self.vocab_size)
 
     def state_bytes(self, context_len: int, dtype_bytes: int = 2) -> int:
-        """Decode-state bytes at `context_len`: KV caches plus recurrent and convolution states."""
-        return sum(b.mixer.state_bytes(context_len, dtype_bytes) for b in self.blocks)
+        """Decode-state bytes at `context_len`: KV caches plus recurrent and convolution states (token shift too)."""
+        return sum(b.mixer.state_bytes(context_len, dtype_bytes)
+                   + (b.shift.state_bytes(dtype_bytes) if b.shift is not None else 0) for b in self.blocks)
 
 
 def _init(m: nn.Module) -> None:

@@ -42,6 +42,8 @@ def test_fvcore_counts_the_shift_like_the_formula(layout):
     n = with_shift.layout.n_layers
     assert with_shift.flops_per_token(40) - without.flops_per_token(40) == pytest.approx(n * per_block, rel=1e-9)
     assert with_shift.num_params() - without.num_params() == n * 32 * 4
+    # decode state: the last 3 inputs of every channel, per block
+    assert with_shift.state_bytes(40) - without.state_bytes(40) == n * 3 * 32 * 2
 
 
 def test_model_with_shift_trains():
