@@ -27,8 +27,13 @@ def _grads(loss, inputs):
     return torch.autograd.grad(loss, inputs)
 
 
-def check_gla(B, T, H, K, V, gate="scalar", dtype=torch.bfloat16, h0=True, ht=True, device="cuda", seed=None):
-    """gate: 'none' | 'scalar' (B,T,H) | 'channel' (B,T,H,K). Returns {name: rel_err}."""
+def check_gla(B, T, H, K, V, gate="scalar", dtype=torch.bfloat16, h0=True, ht=True, device="cuda", seed=None,
+              emulate=False, kernel=True):
+    """gate: 'none' | 'scalar' (B,T,H) | 'channel' (B,T,H,K). Returns {name: rel_err}.
+
+    emulate=True: also runs the PyTorch emulation of the kernels' rounding (kernels.triton._emulate) on the same
+    inputs, on the CPU, and adds its error against the same float64 reference under '<name>@emu'.
+    kernel=False (with emulate=True): skip the Triton kernel, return only the '@emu' errors (CPU studies of bf16)."""
     from kernels.gla.naive import gla_recurrent
     from kernels.triton.gla import gla
 
@@ -46,14 +51,17 @@ def check_gla(B, T, H, K, V, gate="scalar", dtype=torch.bfloat16, h0=True, ht=Tr
     names = ["q", "k", "v"] + (["g"] if g is not None else []) + (["h0"] if h0 else [])
     ins = [x.requires_grad_() for x in [q, k, v] + ([g] if g is not None else []) + ([s0] if h0 else [])]
     do, dst = r(B, T, H, V).to(dtype), r(B, H, K, V)
-    old, C.POISON = C.POISON, True
-    oldf, C.FORCE_TRITON = C.FORCE_TRITON, True
-    try:
-        o, st = gla(q, k, v, g, initial_state=s0, output_final_state=ht)
-        loss = (o.float() * do.float()).sum() + ((st * dst).sum() if ht else 0)
-        gr = _grads(loss, ins)
-    finally:
-        C.POISON, C.FORCE_TRITON = old, oldf
+    if not (kernel or emulate):
+        raise ValueError("check_gla: kernel=False needs emulate=True")
+    if kernel:
+        old, C.POISON = C.POISON, True
+        oldf, C.FORCE_TRITON = C.FORCE_TRITON, True
+        try:
+            o, st = gla(q, k, v, g, initial_state=s0, output_final_state=ht)
+            loss = (o.float() * do.float()).sum() + ((st * dst).sum() if ht else 0)
+            gr = _grads(loss, ins)
+        finally:
+            C.POISON, C.FORCE_TRITON = old, oldf
     d = lambda x: x.detach().double().requires_grad_() if x is not None else None  # noqa: E731
     ins2 = [d(x) for x in ins]
     it = iter(ins2)
@@ -63,10 +71,22 @@ def check_gla(B, T, H, K, V, gate="scalar", dtype=torch.bfloat16, h0=True, ht=Tr
     o2, st2 = gla_recurrent(q2, k2, v2, g2, initial_state=s02, output_final_state=True)
     loss2 = (o2 * do.double()).sum() + ((st2 * dst.double()).sum() if ht else 0)
     gr2 = _grads(loss2, ins2)
-    errs = {"o": _rel(o, o2)}
-    if ht:
-        errs["ht"] = _rel(st, st2)
-    errs.update({"d" + n: _rel(a, b) for n, a, b in zip(names, gr, gr2)})
+    errs = {}
+    if kernel:
+        errs["o"] = _rel(o, o2)
+        if ht:
+            errs["ht"] = _rel(st, st2)
+        errs.update({"d" + n: _rel(a, b) for n, a, b in zip(names, gr, gr2)})
+    if emulate:
+        from kernels.triton._emulate import gla_emulated_grads
+        cpu = lambda x: x.detach().cpu() if x is not None else None  # noqa: E731
+        (oe, ste), (dqe, dke, dve, dge, dh0e) = gla_emulated_grads(
+            cpu(q), cpu(k), cpu(v), cpu(g), cpu(do), cpu(dst), initial_state=cpu(s0), output_final_state=ht)
+        ge = [dqe, dke, dve] + ([dge] if g is not None else []) + ([dh0e] if h0 else [])
+        errs["o@emu"] = _rel(oe, cpu(o2))
+        if ht:
+            errs["ht@emu"] = _rel(ste, cpu(st2))
+        errs.update({"d" + n + "@emu": _rel(a, cpu(b)) for n, a, b in zip(names, ge, gr2)})
     return errs
 
 

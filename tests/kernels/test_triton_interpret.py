@@ -94,3 +94,51 @@ def test_delta_alt_names(monkeypatch):
     monkeypatch.setattr(C, "DELTA_ALT", "dbt_scratch,nope")
     with pytest.raises(ValueError):
         C.delta_alt()
+
+
+# The PyTorch emulation of the GLA kernels' rounding (kernels/triton/_emulate.py) against the kernels themselves, in
+# float32 (the interpreter has no bf16): same algorithm, so they agree to float32 roundoff. T not a multiple of 64,
+# h0/ht on and off, every gate, NV = 2 in the last case.
+EMU_CASES = [(2, 70, 2, 16, 32, True, True), (1, 65, 1, 32, 16, False, False), (1, 130, 1, 16, 64, True, False)]
+
+
+@pytest.mark.parametrize("case", EMU_CASES, ids=["x".join(map(str, c[:5])) + ("-h0" if c[5] else "") +
+                                                 ("-ht" if c[6] else "") for c in EMU_CASES])
+@pytest.mark.parametrize("gate", ["none", "scalar", "channel"])
+def test_gla_emulation_matches_kernel(gate, case):
+    pytest.importorskip("triton")
+    import torch
+    import torch.nn.functional as F
+    from kernels.triton import _common as C
+    from kernels.triton._check import _rel
+    from kernels.triton._emulate import gla_emulated_grads
+    from kernels.triton.gla import gla
+    B, T, H, K, V, h0, ht = case
+    gen = torch.Generator().manual_seed(3)
+    r = lambda *s: torch.randn(*s, generator=gen)  # noqa: E731
+    q, k, v = r(B, T, H, K), r(B, T, H, K) * K ** -0.5, r(B, T, H, V)
+    g = {"none": None, "scalar": lambda: F.logsigmoid(r(B, T, H) + 2.0),
+         "channel": lambda: F.logsigmoid(r(B, T, H, K) + 2.0)}[gate]
+    g = g() if g is not None else None
+    s0 = r(B, H, K, V) if h0 else None
+    do, dst = r(B, T, H, V), r(B, H, K, V)
+    ins = [x.clone().requires_grad_() for x in (q, k, v, g, s0) if x is not None]
+    it = iter(ins)
+    qi, ki, vi = next(it), next(it), next(it)
+    gi = next(it) if g is not None else None
+    si = next(it) if h0 else None
+    oldf, C.FORCE_TRITON = C.FORCE_TRITON, True
+    try:
+        o, st = gla(qi, ki, vi, gi, initial_state=si, output_final_state=ht)
+        loss = (o * do).sum() + ((st * dst).sum() if ht else 0)
+        gr = torch.autograd.grad(loss, ins)
+    finally:
+        C.FORCE_TRITON = oldf
+    (oe, ste), grads = gla_emulated_grads(q, k, v, g, do, dst, initial_state=s0, output_final_state=ht)
+    ge = [x for x in grads if x is not None]
+    assert len(ge) == len(gr)
+    errs = {"o": _rel(oe, o)}
+    if ht:
+        errs["ht"] = _rel(ste, st)
+    errs.update({f"d{i}": _rel(a, b) for i, (a, b) in enumerate(zip(ge, gr))})
+    assert all(e < 1e-5 for e in errs.values()), errs
