@@ -238,3 +238,12 @@ def check_delta_terms(B, T, H, K, V, gated=True, dtype=torch.bfloat16, h0=True, 
 
 
 TOL = {torch.bfloat16: 1e-2, torch.float16: 5e-3, torch.float32: 1e-3}
+
+
+def failures(errs: dict, dtype, factor: float = 1.5) -> dict:
+    """The errors of a check that fail: above TOL[dtype] and, where the check ran the emulation (`x@emu`, the same
+    algorithm in PyTorch with the kernel's roundings), above `factor` times the emulation's own error, i.e. above
+    the floor of the algorithm in this precision. NaN always fails. `x@emu` entries are not judged themselves."""
+    emu = {k[:-4]: v for k, v in errs.items() if k.endswith("@emu")}
+    return {k: e for k, e in errs.items()
+            if not k.endswith("@emu") and not e < max(TOL[dtype], factor * emu.get(k, 0.0))}

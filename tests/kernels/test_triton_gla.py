@@ -22,22 +22,18 @@ def _cuda():
     pytest.importorskip("triton")
 
 
-# Triton 3.6 / H100: the backward with a per-head or no gate and a final-state gradient failed the device check
-# (dk); kernels.triton.gla falls back to the chunk form there. See kernels/NOTES.md.
-KNOWN_BAD = pytest.mark.xfail(reason="Triton 3.6/H100: scalar-gate backward with dS_T wrong (dk); falls back", strict=False)
-
-
 @pytest.mark.parametrize("shape", CASES, ids=lambda s: "x".join(map(str, s)))
-@pytest.mark.parametrize("gate", ["channel", pytest.param("scalar", marks=KNOWN_BAD), pytest.param("none", marks=KNOWN_BAD)])
+@pytest.mark.parametrize("gate", ["channel", "scalar", "none"])
 def test_gla_bf16(shape, gate):
-    from kernels.triton._check import TOL, check_gla
-    errs = check_gla(*shape, gate=gate, dtype=torch.bfloat16, seed=hash((shape, gate)) % 2**31)
-    bad = {n: e for n, e in errs.items() if not e < TOL[torch.bfloat16]}
-    assert not bad, errs
+    # judged against the float64 reference and, for errors above 1e-2 (dg of long sequences), against the same
+    # algorithm emulated with the kernel's bf16 roundings (kernels/triton/_emulate.py): see kernels/NOTES.md
+    from kernels.triton._check import check_gla, failures
+    errs = check_gla(*shape, gate=gate, dtype=torch.bfloat16, seed=sum(shape) * 7 + len(gate), emulate=True)
+    assert not failures(errs, torch.bfloat16), errs
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=str)
-@pytest.mark.parametrize("gate", [pytest.param("scalar", marks=KNOWN_BAD), "channel"])
+@pytest.mark.parametrize("gate", ["scalar", "channel"])
 def test_gla_dtypes(dtype, gate):
     from kernels.triton._check import TOL, check_gla
     errs = check_gla(2, 100, 2, 64, 64, gate=gate, dtype=dtype, seed=1)
