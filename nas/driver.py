@@ -46,7 +46,7 @@ class TrialOutcome:
 
 
 SUITE_KNOBS = ("recall_suite", "recall_ladder", "recall_tasks", "recall_noise", "recall_steps")
-LATE_KNOBS = {"token_shift": 0}
+LATE_KNOBS = {"token_shift": 0, "torch_compile": False}
 
 
 def proxy_settings(budget: Budget, fidelity: str = "default") -> dict[str, Any]:

@@ -11,7 +11,7 @@ import time
 import torch
 
 from proxies.budget import Budget
-from proxies.evaluate import build_model
+from proxies.evaluate import build_model, runnable
 from proxies.train import TrainConfig, autocast, make_optimizer, token_loss
 from search_space.layout import Layout
 
@@ -42,13 +42,14 @@ def bench_proxy(layouts: list[str], budget: Budget, device: str, steps: int = 20
 def _bench_one(layout: Layout, budget: Budget, dev: torch.device, steps: int, warmup: int,
                peak: float | None) -> dict:
     model = build_model(layout, budget, 256, seed=0).to(dev)
+    run = runnable(model, budget)
     opt = make_optimizer(model, TrainConfig(steps=1, lr=1e-4), dev)
     x = torch.randint(0, 256, (budget.lm_batch, budget.lm_seq_len + 1), device=dev)
     inputs, targets = x[:, :-1], x[:, 1:]
 
     def step() -> None:
         with autocast(dev, budget.precision):
-            loss = token_loss(model(inputs), targets)
+            loss = token_loss(run(inputs), targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -68,6 +69,7 @@ def _bench_one(layout: Layout, budget: Budget, dev: torch.device, steps: int, wa
         "d_model": budget.d_model, "params": model.num_params(), "ms_per_step": sec * 1e3,
         "tokens_per_s": tps, "train_flops_per_token": 3 * fwd,
         "mfu": (3 * fwd * tps / peak) if peak else None, "impl": budget.impl, "precision": budget.precision,
+        "torch_compile": budget.torch_compile,
     }
 
 

@@ -54,6 +54,7 @@ class Budget:
     impl: str = "auto"  # kernels implementation for the linear mixers
     match_width: bool = False  # size every mixer to attention's per-layer parameters (proxies.width)
     token_shift: int = 0  # width of a residual depthwise causal conv on every block's mixer input (0: none)
+    torch_compile: bool = False  # train and evaluate through torch.compile (same model; pays on long runs)
 
     def __post_init__(self) -> None:
         for f in fields(self):

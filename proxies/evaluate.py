@@ -36,6 +36,12 @@ def build_model(layout: Layout, budget: Budget, vocab_size: int, seed: int) -> H
     return HybridLM(layout, vocab_size, mixer_config(budget), token_shift=budget.token_shift)
 
 
+def runnable(model: HybridLM, budget: Budget) -> torch.nn.Module:
+    """What trains and evaluates: the model itself, or its torch.compile'd form with `torch_compile` (the
+    parameters are shared; FLOPs are always counted on the plain model)."""
+    return torch.compile(model) if budget.torch_compile else model
+
+
 def mqar_config(budget: Budget) -> MQARConfig:
     return MQARConfig(vocab_size=budget.mqar_vocab, seq_len=budget.mqar_seq_len, num_kv_pairs=budget.mqar_kv_pairs)
 
@@ -64,8 +70,9 @@ def run_mqar(layout: Layout, budget: Budget, device: torch.device, seed: int,
     tcfg = TrainConfig(steps=budget.mqar_steps, lr=budget.mqar_lr, weight_decay=budget.weight_decay,
                        warmup_frac=budget.warmup_frac, precision=budget.precision)
     on_step = (lambda s, loss: progress("mqar", s, loss)) if progress else None
-    train(model, _epochs(train_x, train_y, budget.mqar_batch, seed), tcfg, device, on_step)
-    nll, count, correct = eval_batches(model, _chunks(test_x, test_y, 2 * budget.mqar_batch), device, budget.precision)
+    run = runnable(model, budget)
+    train(run, _epochs(train_x, train_y, budget.mqar_batch, seed), tcfg, device, on_step)
+    nll, count, correct = eval_batches(run, _chunks(test_x, test_y, 2 * budget.mqar_batch), device, budget.precision)
     return correct / count, nll / count
 
 
@@ -77,9 +84,10 @@ def run_lm(layout: Layout, budget: Budget, device: torch.device, seed: int,
     tcfg = TrainConfig(steps=budget.lm_steps, lr=budget.lm_lr, weight_decay=budget.weight_decay,
                        warmup_frac=budget.warmup_frac, precision=budget.precision)
     on_step = (lambda s, loss: progress("lm", s, loss)) if progress else None
-    train(model, lm_train_batches(data, budget.lm_batch, budget.lm_seq_len, seed), tcfg, device, on_step)
+    run = runnable(model, budget)
+    train(run, lm_train_batches(data, budget.lm_batch, budget.lm_seq_len, seed), tcfg, device, on_step)
     batches = lm_eval_batches(data, budget.lm_batch, budget.lm_seq_len, budget.lm_eval_tokens)
-    nll, count, _ = eval_batches(model, batches, device, budget.precision)
+    nll, count, _ = eval_batches(run, batches, device, budget.precision)
     loss = nll / count
     ppl, bpb = data.perplexity(loss), data.bits_per_byte(loss)
     return ppl, bpb, loss, model

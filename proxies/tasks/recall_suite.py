@@ -132,7 +132,7 @@ def run_recall_suite(layout: Any, budget: "Budget", device: torch.device, seed: 
                      progress: Callable[[str, int, float], None] | None = None
                      ) -> tuple[float, float, dict[str, float]]:
     """Train one model on the suite; return (mean accuracy, mean held-out loss, {metric: accuracy})."""
-    from proxies.evaluate import _chunks, _epochs, build_model  # lazy: proxies.evaluate imports this module
+    from proxies.evaluate import _chunks, _epochs, build_model, runnable  # lazy: proxies.evaluate imports this module
     from proxies.train import TrainConfig, eval_batches, train
 
     tasks = build_suite(budget)
@@ -141,7 +141,7 @@ def run_recall_suite(layout: Any, budget: "Budget", device: torch.device, seed: 
     for i, task in enumerate(tasks):
         x, y = task.make(n_train, task.data_seed(seed, "train"))
         streams.append(_epochs(x, y, budget.mqar_batch, seed + i))
-    model = build_model(layout, budget, suite_vocab(budget), seed).to(device)
+    model = runnable(build_model(layout, budget, suite_vocab(budget), seed).to(device), budget)
     tcfg = TrainConfig(steps=budget.recall_steps or budget.mqar_steps, lr=budget.mqar_lr,
                        weight_decay=budget.weight_decay, warmup_frac=budget.warmup_frac, precision=budget.precision)
     on_step = (lambda st, loss: progress("recall", st, loss)) if progress else None
