@@ -167,9 +167,7 @@ def _gla_bwd_dh_kernel(
         tl.store(dhs + (i_bh.to(tl.int64) * NT + c) * K * V + rk[:, None] * V + rv[None, :], dS)
         qT = tl.load(p_q + t[None, :] * (H * K) + rk[:, None], mask=mt[None, :], other=0.0)  # (K, BT)
         do_c = tl.load(p_do + t[:, None] * (H * V) + rv[None, :], mask=mt[:, None], other=0.0)
-        if GATE == 0:
-            dS = dS + _mm(qT, do_c, DT, PREC) * scale
-        elif GATE == 1:
+        if GATE == 1:  # (no GATE 0 here: gla() trains ungated calls on a zero scalar gate)
             Grow = tl.load(gc + row0 + tc[None, :] * H)  # (1, BT)
             GL = tl.load(gc + row0 + tlast * H)
             dS = dS * tl.exp(GL) + _mm(qT * tl.exp(Grow), do_c, DT, PREC) * scale
@@ -230,12 +228,7 @@ def _gla_bwd_chunk_kernel(
     # dA_ij = scale * do_i . v_j (i >= j); dAt = its transpose, computed as v do^T
     dA = tl.where(causal, _mm(do_c, vT, DT, PREC) * scale, 0.0)
     dAt = tl.where(causalT, _mm(v_c, doT, DT, PREC) * scale, 0.0)
-    if GATE == 0:
-        At = tl.where(causalT, _mm(k_c, qT, DT, PREC) * scale, 0.0)
-        dv_c = _mm(At, do_c, DT, PREC) + _mm(k_c, dS, DT, PREC)
-        dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, S0T, DT, PREC) * scale
-        dk_c = _mm(dAt, q_c, DT, PREC) + _mm(v_c, dSt, DT, PREC)
-    elif GATE == 1:
+    if GATE == 1:  # (no GATE 0 here: gla() trains ungated calls on a zero scalar gate)
         Gcol = tl.load(gc + row0 + tc[:, None] * H)  # (BT, 1)
         Grow = tl.load(gc + row0 + tc[None, :] * H)  # (1, BT)
         GL = tl.load(gc + row0 + tlast * H)
@@ -343,6 +336,7 @@ class _GLAFunction(torch.autograd.Function):
     def backward(ctx, do, dht):
         q, k, v, g, gc, hs, ht, h0 = ctx.saved_tensors
         scale, gate, BT, BC, BV, h0_dtype = ctx.meta
+        assert gate != 0, "ungated gradients go through the scalar path (gla() passes a zero log gate)"
         B, T, H, K = q.shape
         V = v.shape[-1]
         NV = V // BV
