@@ -85,6 +85,10 @@ class Block(nn.Module):
         shift = self.shift.flops_per_token() if self.shift is not None else 0
         return self.mixer.flops_per_token(context_len) + self.mlp.flops_per_token() + shift
 
+    def state_bytes(self, context_len: int, dtype_bytes: int = 2) -> int:
+        shift = self.shift.state_bytes(dtype_bytes) if self.shift is not None else 0
+        return self.mixer.state_bytes(context_len, dtype_bytes) + shift
+
 
 class HybridLM(nn.Module):
     def __init__(self, layout: Layout, vocab_size: int, mixer_cfg: MixerConfig, token_shift: int = 0) -> None:
@@ -130,8 +134,7 @@ class HybridLM(nn.Module):
 
     def state_bytes(self, context_len: int, dtype_bytes: int = 2) -> int:
         """Decode-state bytes at `context_len`: KV caches plus recurrent and convolution states (token shift too)."""
-        return sum(b.mixer.state_bytes(context_len, dtype_bytes)
-                   + (b.shift.state_bytes(dtype_bytes) if b.shift is not None else 0) for b in self.blocks)
+        return sum(b.state_bytes(context_len, dtype_bytes) for b in self.blocks)
 
 
 def _init(m: nn.Module) -> None:

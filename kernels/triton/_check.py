@@ -199,7 +199,6 @@ def check_delta_terms(B, T, H, K, V, gated=True, dtype=torch.bfloat16, h0=True, 
     eGcol, eLGcol = torch.exp(Gcol), torch.exp(GL - Gcol)
     Tm = M * b[..., None, :]
     MT, TmT = M.mT, Tm.mT
-    X = None
     refs = {n: [] for n in ("t1", "t2", "t3", "t4", "t5", "dAt", "dB", "Vn")}
     for iv in range(NV):
         rv = slice(iv * BV, (iv + 1) * BV)
