@@ -5,7 +5,7 @@ Promotion rules (`--promote`):
 * `noise[:K]` (the default, K=1): promote a layout unless another layout beats it by more than the noise in
   every objective. In minimised form (lower is better), B clearly dominates A when b_j + tol_j <= a_j for every
   objective j, with at least one strict, where tol_j = K x the level's noise floor of objective j (the mean
-  across layouts of the across-seed std, `nas.calibrate`). A layout is promoted when nothing clearly
+  across layouts of the across-seed std, `nas.results`). A layout is promoted when nothing clearly
   dominates it: the Pareto front after relaxing each objective by the noise. Deterministic objectives (FLOPs)
   have a floor of 0. With one seed the floor is unknown and the rule is the exact front.
 * `front`: the exact Pareto front of the seed means.
@@ -26,8 +26,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from nas.calibrate import Results
 from nas.errors import UsageError
+from nas.results import Results
 
 _RULE = re.compile(r"^(noise|front|ranks)(?::([0-9]*\.?[0-9]+))?$")
 
@@ -143,6 +143,14 @@ class CascadeReport:
         if self.full_front is None:
             return None
         return set(self.final_front) != set(self.full_front)
+
+    @classmethod
+    def from_dict(cls, c: dict[str, Any]) -> "CascadeReport":
+        """The report again from `to_dict`'s output (enough to render it: evaluated layouts are only counted)."""
+        stages = [Stage(s["level"], [""] * s["evaluated"], s["promoted_layouts"], s["tolerance"], s["cost_s"],
+                        s["missing"]) for s in c["stages"]]
+        return cls(c["levels"], c["rule"], stages, c["cost_s"], c["full_cost_s"], c["full_cost_estimated"],
+                   c["final_front"], c["full_front"], c["layouts"])
 
     def to_dict(self) -> dict[str, Any]:
         return {

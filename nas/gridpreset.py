@@ -165,7 +165,7 @@ def run_levels(evaluator: Evaluator, store: Any, study: str, layouts: Sequence[s
                cascade: Any = None, on_stage: Callable[[str, int, int], None] | None = None) -> list[JobResult]:
     """Evaluate `layouts` at every level and seed; with `cascade` (a PromotionRule), only the layouts the
     rule promotes from one level go on to the next."""
-    from nas.calibrate import Results
+    from nas.results import Results
     from nas.cascade import objective_points, promote
 
     if cascade is None:  # every level at once: the pool stays busy across level boundaries
@@ -192,7 +192,7 @@ def cascade_after_search(store: Any, url: str, study: str, levels: Sequence[tupl
                          seeds: Sequence[int], objectives: list[dict[str, str]], rule: Any, device: str) -> Any:
     """After a search at the first level: promote its layouts level by level (the first level's runs are
     cache hits) and return the cascade's report (`nas.cascade.CascadeReport`)."""
-    from nas.calibrate import Results
+    from nas.results import Results
     from nas.cascade import simulate
 
     first = levels[0][0].name

@@ -89,7 +89,7 @@ def _several_runs(evaluations: list[Any]) -> bool:
 def aggregate_rows(evaluations: list[Any], objectives: list[dict[str, str]]) -> list[dict[str, Any]]:
     """One row per (level, layout): the seed mean of each metric, its across-seed std (`<metric>_std`), the
     seeds, and `front` (on the level's Pareto front of the seed means under the study's objectives)."""
-    from nas.calibrate import Results
+    from nas.results import Results
     from nas.cascade import front, objective_points
 
     metrics = list(dict.fromkeys([*AGGREGATED, *(o["metric"] for o in objectives)]))

@@ -31,7 +31,8 @@ def calibrate(
     fmt: str = typer.Option("table", "--format", help="table or json."),
 ) -> None:
     """Rank correlations between fidelity levels, seeds and a reference; noise floors; the cascade replayed."""
-    from nas.calibrate import build_report, read_reference, render_report
+    from nas.calibrate import build_report, render_report
+    from nas.reference import read_reference
     from nas.cascade import parse_rule
     from storage import open_store
 

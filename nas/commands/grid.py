@@ -41,7 +41,8 @@ def grid(
     fmt: str = typer.Option("table", "--format", help="table or json (the summary)."),
 ) -> None:
     """Evaluate mixer x ratio layouts (plus pure attention) at fidelity levels and seeds; print a summary."""
-    from nas.calibrate import Results, build_report, render_report
+    from nas.calibrate import build_report, render_report
+    from nas.results import Results
     from nas.cascade import parse_rule, render as render_cascade, simulate
     from nas.driver import check_device
     from nas.fidelity import resolve_levels

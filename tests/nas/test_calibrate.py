@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from nas.calibrate import Results, average_ranks, kendall, spearman
+from nas.rankstats import average_ranks, kendall, spearman
+from nas.results import Results
 from tests.nas.test_fidelity import GRID, LEVELS, _Eval, fake  # noqa: F401  (fake is a fixture)
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 import proxies.evaluate
-from nas.calibrate import Results
+from nas.results import Results
 from nas.cascade import PromotionRule, nondominated_ranks, parse_rule, promote, simulate
 from nas.driver import evaluate_into, proxy_settings
 from nas.errors import UsageError
