@@ -12,13 +12,13 @@ Layouts travel as canonical strings and settings as JSON dicts; this package imp
 hybrid-nas, and never torch.
 """
 
-from storage.db import DEFAULT_URL, open_store, parse_url
+from storage.db import DEFAULT_URL, parse_url
 from storage.errors import SchemaVersionError, StorageError, StudyNotFound
 from storage.keys import proxy_key
 from storage.pareto import DIRECTIONS, non_dominated
 from storage.records import EvaluationRecord, StudyRecord, StudySummary
 from storage.schema import DEFAULT_FIDELITY, METRIC_COLUMNS, SCHEMA_VERSION, STATUSES
-from storage.store import INTERRUPTED, Store
+from storage.store import INTERRUPTED, Store, open_store
 
 __all__ = [
     "DEFAULT_FIDELITY", "DEFAULT_URL", "DIRECTIONS", "INTERRUPTED", "METRIC_COLUMNS", "SCHEMA_VERSION",

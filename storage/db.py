@@ -1,4 +1,4 @@
-"""Open a store from a database URL: check the URL, make the engine, create or check the tables.
+"""Connect to a database URL: check the URL, make the engine, create or check the tables.
 
 Valid URLs: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, `postgresql://user:pass@host:5432/db`
 (psycopg2 or psycopg 3, whichever is installed; `postgresql+psycopg2://` or `postgresql+psycopg://` to choose).
@@ -25,7 +25,6 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from storage.errors import SchemaVersionError, StorageError, one_line
 from storage.schema import SCHEMA_VERSION, Base, MetaRow
-from storage.store import WRITE_OPTION, Store
 
 DEFAULT_URL = "sqlite:///hybrid_nas.db"
 VALID_URLS = (
@@ -36,15 +35,14 @@ BUSY_TIMEOUT_S = 60.0
 PG_CONNECT_TIMEOUT_S = 10
 _DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql"}
 _PIP = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]", "pg8000": "pg8000"}
+WRITE_OPTION = "hnas_write"  # execution option of a write transaction (SQLite: BEGIN IMMEDIATE)
 _SCHEMA_LOCK = 0x686E6173  # "hnas": PostgreSQL advisory lock held while tables are created or checked
 
 
-def open_store(url: str | os.PathLike | None = None, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Store:
-    """Open (creating the tables when missing) the store at `url`; default `sqlite:///hybrid_nas.db`.
+def connect(url: str | os.PathLike | None = None, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
+    """The engine for `url`, its tables created when missing (`storage.open_store` wraps it in a `Store`).
 
-    A path (`os.PathLike`) means a SQLite file. Raise `StorageError` (one line) when the URL is malformed,
-    names an unknown database or a driver that is not installed, cannot be connected to, or holds tables
-    of a newer hybrid-nas schema (`SchemaVersionError`).
+    Raise `StorageError` (one line) as `open_store` documents.
     """
     parsed = parse_url(url)
     engine = _make_engine(parsed, busy_timeout_s)
@@ -53,7 +51,7 @@ def open_store(url: str | os.PathLike | None = None, *, busy_timeout_s: float = 
     except BaseException:
         engine.dispose()
         raise
-    return Store(engine)
+    return engine
 
 
 def parse_url(url: str | os.PathLike | None) -> URL:

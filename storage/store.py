@@ -11,6 +11,7 @@ Statuses: an evaluation starts `running`, and ends `complete` (metrics), `failed
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage import checks
 from storage.convert import evaluation_record, study_record, utc
+from storage.db import BUSY_TIMEOUT_S, WRITE_OPTION, connect
 from storage.diff import first_difference
 from storage.errors import StorageError, StudyNotFound, one_line
 from storage.jsoncodec import from_db, to_db
@@ -31,12 +33,21 @@ from storage.pareto import non_dominated
 from storage.records import EvaluationRecord, StudyRecord, StudySummary
 from storage.schema import DEFAULT_FIDELITY, METRIC_COLUMNS, CandidateRow, EvaluationRow, ParetoRow, StudyRow
 
-WRITE_OPTION = "hnas_write"
 """Execution option marking a write transaction (SQLite takes the write lock at BEGIN for those)."""
 INTERRUPTED = "interrupted"
 _COPIED = ("candidate_id", "proxy_key", "proxy", "fidelity", "seed", "metrics", "device", "wall_time_s",
            *METRIC_COLUMNS)
 _MAX_LISTED = 20
+
+
+def open_store(url: str | os.PathLike | None = None, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> "Store":
+    """Open (creating the tables when missing) the store at `url`; default `sqlite:///hybrid_nas.db`.
+
+    A path (`os.PathLike`) means a SQLite file. Raise `StorageError` (one line) when the URL is malformed,
+    names an unknown database or a driver that is not installed, cannot be connected to, or holds tables
+    of a newer hybrid-nas schema (`SchemaVersionError`).
+    """
+    return Store(connect(url, busy_timeout_s=busy_timeout_s))
 
 
 class Store:
@@ -79,7 +90,7 @@ class Store:
 
     def __reduce__(self):
         """Pickling (Ray, multiprocessing) sends the URL; the receiving process opens its own store."""
-        return (_reopen, (self.sqlalchemy_url,))
+        return (open_store, (self.sqlalchemy_url,))
 
     # -- studies ------------------------------------------------------------------------------------------
     def create_or_resume_study(
@@ -461,9 +472,3 @@ def _study_name(study: str | StudyRecord | None, *, optional: bool = False) -> s
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _reopen(url: str) -> Store:
-    from storage.db import open_store  # db imports this module
-
-    return open_store(url)
