@@ -1,4 +1,5 @@
-"""Shared helpers for the Triton kernels: dtype maps, shape checks, output allocation, launch sizes."""
+"""Shared helpers for the Triton kernels: dtype maps, shape checks, output allocation, launch sizes, the
+dot in the input dtype (`_mm`), the within-chunk gate cumsum and the gate gradient."""
 from __future__ import annotations
 
 import torch
@@ -146,3 +147,30 @@ def finish_partial(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 def cdiv(a: int, b: int) -> int:
     return triton.cdiv(a, b)
+
+
+@triton.jit
+def _mm(a, b, DT: tl.constexpr, PREC: tl.constexpr):
+    return tl.dot(a.to(DT), b.to(DT), input_precision=PREC)
+
+
+def gate_grad(dgam: torch.Tensor, ht, dht, dtype) -> torch.Tensor:
+    """dg from the per-step dGamma partials (NV, B, T, H[, K]): reverse cumsum over T + the final-state term."""
+    dgam = dgam.sum(0)
+    dg = dgam.flip(1).cumsum(1).flip(1)
+    if dht is not None:
+        fin = (ht * dht).sum(-1)  # (B, H, K)
+        if dg.dim() == 3:
+            fin = fin.sum(-1)  # (B, H)
+        dg = dg + fin.unsqueeze(1)
+    return dg.to(dtype)
+
+
+def chunk_cumsum(g: torch.Tensor, BT: int) -> torch.Tensor:
+    """Within-chunk cumulative sum of the log gate along T (dim 1), float32, same shape as g."""
+    B, T = g.shape[:2]
+    NT = cdiv(T, BT)
+    g = g.float()
+    if NT * BT != T:
+        g = torch.cat([g, g.new_zeros((B, NT * BT - T) + tuple(g.shape[2:]))], dim=1)
+    return g.view(B, NT, BT, *g.shape[2:]).cumsum(2).view(B, NT * BT, *g.shape[2:])[:, :T].contiguous()

@@ -28,7 +28,8 @@ from __future__ import annotations
 import torch
 
 from kernels.triton import _common as C
-from kernels.triton.gla import CLAMP, chunk_cumsum, gate_grad
+from kernels.triton._common import chunk_cumsum, gate_grad
+from kernels.triton.gla import CLAMP
 
 BC = 16
 NEG = -1e30

@@ -26,7 +26,7 @@ import triton
 import triton.language as tl
 
 from kernels.triton import _common as C
-from kernels.triton.gla import _mm, chunk_cumsum, gate_grad
+from kernels.triton._common import _mm, chunk_cumsum, gate_grad
 
 
 @triton.jit

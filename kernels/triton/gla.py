@@ -29,13 +29,9 @@ import triton
 import triton.language as tl
 
 from kernels.triton import _common as C
+from kernels.triton._common import _mm, chunk_cumsum, gate_grad
 
 CLAMP = 80.0
-
-
-@triton.jit
-def _mm(a, b, DT: tl.constexpr, PREC: tl.constexpr):
-    return tl.dot(a.to(DT), b.to(DT), input_precision=PREC)
 
 
 @triton.jit
@@ -266,28 +262,6 @@ def _gla_bwd_chunk_kernel(
     tl.store(p_dq + t[:, None] * (H * K) + rk[None, :], dq_c.to(dq.dtype.element_ty), mask=mt[:, None])
     tl.store(p_dk + t[:, None] * (H * K) + rk[None, :], dk_c.to(dk.dtype.element_ty), mask=mt[:, None])
     tl.store(p_dv + t[:, None] * (H * V) + rv[None, :], dv_c.to(dv.dtype.element_ty), mask=mt[:, None])
-
-
-def gate_grad(dgam: torch.Tensor, ht, dht, dtype) -> torch.Tensor:
-    """dg from the per-step dGamma partials (NV, B, T, H[, K]): reverse cumsum over T + the final-state term."""
-    dgam = dgam.sum(0)
-    dg = dgam.flip(1).cumsum(1).flip(1)
-    if dht is not None:
-        fin = (ht * dht).sum(-1)  # (B, H, K)
-        if dg.dim() == 3:
-            fin = fin.sum(-1)  # (B, H)
-        dg = dg + fin.unsqueeze(1)
-    return dg.to(dtype)
-
-
-def chunk_cumsum(g: torch.Tensor, BT: int) -> torch.Tensor:
-    """Within-chunk cumulative sum of the log gate along T (dim 1), float32, same shape as g."""
-    B, T = g.shape[:2]
-    NT = C.cdiv(T, BT)
-    g = g.float()
-    if NT * BT != T:
-        g = torch.cat([g, g.new_zeros((B, NT * BT - T) + tuple(g.shape[2:]))], dim=1)
-    return g.view(B, NT, BT, *g.shape[2:]).cumsum(2).view(B, NT * BT, *g.shape[2:])[:, :T].contiguous()
 
 
 def _gate_mode(g, q):
