@@ -1,0 +1,156 @@
+"""The import graph of the project's packages, built from the source (ast), lazy imports included.
+
+Imports run one way: nas -> search_space, proxies, storage; proxies -> search_space, kernels; kernels and
+storage import nothing of ours; search_space imports only itself. And no module imports itself back
+through a chain of others (no cycle), whether at the top of a file or inside a function.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("nas", "search_space", "proxies", "kernels", "storage")
+ALLOWED = {
+    "nas": {"nas", "search_space", "proxies", "storage"},
+    "proxies": {"proxies", "search_space", "kernels"},
+    "kernels": {"kernels"},
+    "storage": {"storage"},
+    "search_space": {"search_space"},
+}
+# Known breaks of the rule, each being removed on another branch: `hybrid-nas bench kernels` reaches the kernel
+# benchmark directly (nas/commands/bench.py, rewritten with proxies/bench.py).
+KNOWN_CROSSINGS = {("nas.commands.bench", "kernels.bench")}
+# Known cycles being removed on another branch (the proxies rewrite: the recall suite borrowing evaluate's
+# batching helpers). Each entry is the sorted set of modules of one cycle; a cycle not listed fails.
+KNOWN_CYCLES = {
+    frozenset({"proxies.budget", "proxies.tasks.recall_suite", "proxies.evaluate"}),
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for pkg in PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            out[_module_name(path)] = path
+    return out
+
+
+def _resolve(name: str, modules: dict[str, Path]) -> str | None:
+    """The project module an imported name lives in (the longest dotted prefix that is a module)."""
+    while name:
+        if name in modules:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def _imports(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    is_pkg = path.name == "__init__.py"
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = module.split(".") if is_pkg else module.split(".")[:-1]
+                parent = parent[: len(parent) - (node.level - 1)]
+                base = ".".join(parent + ([base] if base else []))
+            # `from pkg import sub` imports the submodule pkg.sub when there is one
+            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+        for n in names:
+            target = _resolve(n, modules)
+            if target is not None and target != module:
+                found.add(target)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {m: _imports(m, p, modules) for m, p in modules.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[frozenset[str]] = []
+    counter = [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = set()
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.add(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(frozenset(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_graph_sees_the_project():
+    graph = _graph()
+    assert "nas.cli" in graph and "storage.store" in graph and "kernels.triton.gla" in graph
+    assert "storage.db" in graph["storage.store"]
+    # a lazy import inside a function counts
+    assert any("storage" in t.split(".")[0] for t in graph["nas.commands.calibrate"])
+
+
+def test_imports_run_one_way():
+    bad = sorted(f"{m} imports {t}" for m, targets in _graph().items() for t in targets
+                 if t.split(".")[0] not in ALLOWED[m.split(".")[0]] and (m, t) not in KNOWN_CROSSINGS)
+    assert not bad, "imports against the one-way rule:\n" + "\n".join(bad)
+
+
+def test_no_import_cycle():
+    cycles = _cycles(_graph())
+    new = [sorted(c) for c in cycles if c not in KNOWN_CYCLES]
+    assert not new, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in new)
+
+
+@pytest.mark.xfail(reason="the budget -> recall_suite -> evaluate cycle is being removed on another branch",
+                   strict=False)
+def test_known_cycles_are_gone():
+    cycles = set(_cycles(_graph()))
+    assert not (cycles & KNOWN_CYCLES), sorted(map(sorted, cycles & KNOWN_CYCLES))
+
+
+@pytest.mark.xfail(reason="nas/commands/bench.py -> kernels.bench is being removed on another branch", strict=False)
+def test_known_crossings_are_gone():
+    graph = _graph()
+    assert not [(m, t) for m, t in KNOWN_CROSSINGS if t in graph.get(m, ())]
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [frozenset({"a", "b", "c"})]
