@@ -22,7 +22,7 @@ import os
 
 import torch
 
-from kernels._checks import check_beta, check_chunk_size, check_gate, check_qkv, check_state
+from kernels._inputs import check_beta, check_chunk_size, check_gate, check_qkv, check_state
 from kernels.delta.chunk import delta_rule_chunk
 from kernels.delta.naive import delta_rule_recurrent
 from kernels.gla.chunk import gla_chunk

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 from nas.cascade import CascadeReport, PromotionRule, render as render_cascade, simulate
 from nas.errors import UsageError
+from nas.numbers import stat
 from nas.rankstats import kendall, mean, spearman
 from nas.results import Results
 
@@ -141,18 +142,8 @@ def build_report(study: str, evaluations: Sequence[Any], objectives: Sequence[di
     return report
 
 
-def _f(v: Any, digits: int = 3) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
-            return f"{v:.{digits - 1}e}"
-        return f"{v:.{digits}g}" if abs(v) >= 1 else f"{v:.{digits}f}".rstrip("0").rstrip(".") or "0"
-    return str(v)
-
-
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    cells = [list(header)] + [[_f(c) for c in r] for r in rows]
+    cells = [list(header)] + [[stat(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in cells]

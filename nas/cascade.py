@@ -20,14 +20,15 @@ processes sharing one GPU each count their own wall time.
 
 from __future__ import annotations
 
-import math
 import re
 import statistics
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from nas.errors import UsageError
+from nas.numbers import tolerance
 from nas.results import Results
+from storage.pareto import dominates
 
 _RULE = re.compile(r"^(noise|front|ranks)(?::([0-9]*\.?[0-9]+))?$")
 
@@ -66,18 +67,13 @@ def _minimised(values: Sequence[float], directions: Sequence[str]) -> tuple[floa
     return tuple(-v if d == "maximize" else v for v, d in zip(values, directions))
 
 
-def _dominates(b: Sequence[float], a: Sequence[float], tol: Sequence[float]) -> bool:
-    """B beats A by more than `tol` (minimised): b + tol <= a everywhere, strictly somewhere."""
-    return all(x + t <= y for x, y, t in zip(b, a, tol)) and any(x + t < y for x, y, t in zip(b, a, tol))
-
-
 def nondominated_ranks(points: dict[str, Sequence[float]], directions: Sequence[str]) -> dict[str, int]:
     """Rank 0 = the Pareto front, 1 = the front of the rest, ..."""
     keys = {k: _minimised(v, directions) for k, v in points.items()}
     zero = [0.0] * len(directions)
     left, ranks, r = set(keys), {}, 0
     while left:
-        front = {a for a in left if not any(_dominates(keys[b], keys[a], zero) for b in left if b != a)}
+        front = {a for a in left if not any(dominates(keys[b], keys[a], zero) for b in left if b != a)}
         for a in front:
             ranks[a] = r
         left -= front
@@ -93,7 +89,7 @@ def promote(points: dict[str, Sequence[float]], directions: Sequence[str], noise
         return [k for k in points if ranks[k] < rule.k]
     tol = [rule.k * (n or 0.0) if rule.kind == "noise" else 0.0 for n in noise]
     keys = {k: _minimised(v, directions) for k, v in points.items()}
-    return [a for a in points if not any(_dominates(keys[b], keys[a], tol) for b in points if b != a)]
+    return [a for a in points if not any(dominates(keys[b], keys[a], tol) for b in points if b != a)]
 
 
 def front(points: dict[str, Sequence[float]], directions: Sequence[str]) -> list[str]:
@@ -221,7 +217,7 @@ def simulate(res: Results, levels: Sequence[str], objectives: Sequence[dict[str,
 def render(report: CascadeReport) -> str:
     lines = [f"cascade {' -> '.join(report.levels)} over {report.n_layouts} layouts, promotion rule {report.rule}:"]
     for i, s in enumerate(report.stages):
-        tol = ", ".join(f"{m} ±{_g(t)}" for m, t in s.tolerance.items())
+        tol = ", ".join(f"{m} ±{tolerance(t)}" for m, t in s.tolerance.items())
         what = "front" if i == len(report.stages) - 1 else "promoted"
         miss = f" ({len(s.missing)} without results)" if s.missing else ""
         lines.append(f"  {s.level}: {len(s.evaluated)} evaluated{miss}, {len(s.promoted)} {what}; "
@@ -243,10 +239,3 @@ def render(report: CascadeReport) -> str:
                      "front")
     return "\n".join(lines)
 
-
-def _g(v: float | None) -> str:
-    if v is None:
-        return "?"
-    if v == 0 or (abs(v) >= 1e-3 and abs(v) < 1e5):
-        return f"{v:.3g}"
-    return f"{v:.2e}" if math.isfinite(v) else str(v)

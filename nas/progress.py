@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from nas.driver import TrialOutcome
+from nas.numbers import score
 
 
 class SearchProgress:
@@ -44,7 +45,7 @@ class SearchProgress:
         for o in self.objectives:
             m = o["metric"]
             if m in self.best:
-                parts.append(f"{m} {_fmt(self.best[m])}")
+                parts.append(f"{m} {score(self.best[m])}")
         return "best: " + ", ".join(parts) if parts else ""
 
     def eta(self) -> float | None:
@@ -68,14 +69,10 @@ class SearchProgress:
             print(f"[{done}/{total}] {_line(outcome)} | {self.best_text()}{left}", file=sys.stderr, flush=True)
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.3e}"
-
-
 def _line(o: TrialOutcome) -> str:
     if o.status == "failed":
         return f"trial {o.trial} {o.layout}: FAILED ({o.error})"
-    vals = ", ".join(f"{k} {_fmt(float(o.metrics[k]))}" for k in ("recall", "perplexity", "flops") if k in o.metrics)
+    vals = ", ".join(f"{k} {score(float(o.metrics[k]))}" for k in ("recall", "perplexity", "flops") if k in o.metrics)
     tag = " (cached)" if o.status == "cached" else f" in {o.wall_time_s:.1f} s"
     return f"trial {o.trial} {o.layout}: {vals}{tag}"
 

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from nas.errors import UsageError
+from nas.numbers import cell
 
 FORMATS = ("table", "json", "csv")
 COLUMNS = ("layout", "recall", "perplexity", "flops", "params", "state_bytes", "trial", "seed", "fidelity",
@@ -43,17 +44,9 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
     raise UsageError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
 
 
-def _cell(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
-    return str(v)
-
-
 def _table(rows: list[dict[str, Any]]) -> str:
     cols = ["layout", "recall", "perplexity", "flops", "params", "state_bytes", "trial"]
-    cells = [cols] + [[_cell(r.get(c)) for c in cols] for r in rows]
+    cells = [cols] + [[cell(r.get(c)) for c in cols] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
              for row in cells]
@@ -129,8 +122,8 @@ def render_levels(rows: list[dict[str, Any]], fmt: str, only_front: bool = True)
         out.append(f"level {level} ({'front' if only_front else 'all'}; seed mean ± std over "
                    f"{'/'.join(map(str, seeds))} seed(s)):")
         cols = ["layout", "recall", "perplexity", "flops", "params", "seeds"]
-        cells = [cols] + [[r["layout"], _pm(r, "recall"), _pm(r, "perplexity"), _cell(r["flops"]),
-                           _cell(r["params"]), str(r["seeds"])] for r in part]
+        cells = [cols] + [[r["layout"], _pm(r, "recall"), _pm(r, "perplexity"), cell(r["flops"]),
+                           cell(r["params"]), str(r["seeds"])] for r in part]
         widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
         lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
                  for row in cells]
@@ -141,4 +134,4 @@ def render_levels(rows: list[dict[str, Any]], fmt: str, only_front: bool = True)
 
 def _pm(row: dict[str, Any], metric: str) -> str:
     v, s = row.get(metric), row.get(f"{metric}_std")
-    return _cell(v) if s is None else f"{_cell(v)}±{s:.2g}"
+    return cell(v) if s is None else f"{cell(v)}±{s:.2g}"

@@ -26,7 +26,7 @@ def non_dominated(points: Sequence[Sequence[float | None]], directions: Sequence
     # every dominated point is dominated by some point of the front: comparing with the front so far suffices.
     front: list[int] = []
     for i in sorted(range(len(keys)), key=keys.__getitem__):
-        if not any(_dominates(keys[j], keys[i]) for j in front):
+        if not any(dominates(keys[j], keys[i]) for j in front):
             front.append(i)
     return sorted(front)
 
@@ -50,5 +50,10 @@ def _minimised(value: float | None, sign: float) -> tuple[int, float]:
     return (0, sign * v)
 
 
-def _dominates(a: tuple, b: tuple) -> bool:
-    return all(x <= y for x, y in zip(a, b)) and a != b
+def dominates(a: Sequence, b: Sequence, tol: Sequence[float] | None = None) -> bool:
+    """A beats B (both minimised, lower is better) by more than `tol`: a_j + tol_j <= b_j for every j, and
+    strictly for one. Without `tol`, plain Pareto dominance; coordinates may then be any ordered values
+    (`_minimised` keys)."""
+    if tol is None:
+        return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+    return all(x + t <= y for x, y, t in zip(a, b, tol)) and any(x + t < y for x, y, t in zip(a, b, tol))

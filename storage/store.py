@@ -22,7 +22,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage import checks
+from storage import arguments
 from storage.convert import evaluation_record, study_record, utc
 from storage.db import BUSY_TIMEOUT_S, WRITE_OPTION, connect
 from storage.diff import first_difference
@@ -107,13 +107,13 @@ class Store:
         Different settings raise `StorageError` naming the first difference. `optuna_study_name` defaults
         to `name` on creation; given explicitly, it must match the stored one on resume.
         """
-        checks.study_name(name)
+        arguments.study_name(name)
         given = {
-            "space": to_db(checks.settings(space, "space"), what="space"),
-            "proxy": to_db(checks.settings(proxy, "proxy"), what="proxy"),
-            "objectives": checks.objectives(objectives),
+            "space": to_db(arguments.settings(space, "space"), what="space"),
+            "proxy": to_db(arguments.settings(proxy, "proxy"), what="proxy"),
+            "objectives": arguments.objectives(objectives),
         }
-        checks.text(optuna_study_name, "optuna_study_name", optional=True)
+        arguments.text(optuna_study_name, "optuna_study_name", optional=True)
         with self._session(f"creating or resuming study {name!r}", write=True) as session:
             insert = _insert(session, StudyRow).values(
                 name=name, created_at=_now(), optuna_study_name=optuna_study_name or name, **given
@@ -136,7 +136,7 @@ class Store:
 
     def get_study(self, name: str) -> StudyRecord:
         """The study called `name`; `StudyNotFound` (listing the existing names) when there is none."""
-        checks.study_name(name)
+        arguments.study_name(name)
         with self._session(f"reading study {name!r}") as session:
             return study_record(self._study_row(session, name))
 
@@ -196,17 +196,17 @@ class Store:
         `study` None records an evaluation outside any study (`hybrid-nas evaluate`). `proxy_key` defaults
         to `storage.proxy_key(proxy)`. The candidate row is shared by every evaluation of the same layout.
         """
-        checks.text(layout, "layout")
-        checks.integer(n_layers, "n_layers", minimum=1)
-        checks.integer(n_attention, "n_attention", minimum=0)
+        arguments.text(layout, "layout")
+        arguments.integer(n_layers, "n_layers", minimum=1)
+        arguments.integer(n_attention, "n_attention", minimum=0)
         if n_attention > n_layers:
             raise StorageError(f"n_attention ({n_attention}) is larger than n_layers ({n_layers}) for {layout!r}")
-        proxy_db = to_db(checks.settings(proxy, "proxy"), what="proxy")
-        key = make_proxy_key(proxy) if proxy_key is None else checks.text(proxy_key, "proxy_key")
-        checks.integer(seed, "seed")
-        checks.text(fidelity, "fidelity")
-        checks.integer(trial_number, "trial_number", minimum=0, optional=True)
-        checks.text(device, "device", optional=True)
+        proxy_db = to_db(arguments.settings(proxy, "proxy"), what="proxy")
+        key = make_proxy_key(proxy) if proxy_key is None else arguments.text(proxy_key, "proxy_key")
+        arguments.integer(seed, "seed")
+        arguments.text(fidelity, "fidelity")
+        arguments.integer(trial_number, "trial_number", minimum=0, optional=True)
+        arguments.text(device, "device", optional=True)
         name = _study_name(study, optional=True)
         with self._session(f"starting an evaluation of {layout!r}", write=True) as session:
             study_id = None if name is None else self._study_row(session, name).id
@@ -237,7 +237,7 @@ class Store:
 
     def fail_evaluation(self, eval_id: int, *, error: str, wall_time_s: float | None = None) -> EvaluationRecord:
         """Mark a running evaluation `failed` with its error text (e.g. the exception's one-line summary)."""
-        checks.text(error, "error")
+        arguments.text(error, "error")
         return self._close(eval_id, "failed", error=error, wall_time_s=wall_time_s)
 
     def prune_evaluation(
@@ -250,7 +250,7 @@ class Store:
     def copy_evaluation(self, source_id: int, *, study: str | StudyRecord, trial_number: int | None = None) -> int:
         """Adopt a complete evaluation (a `lookup` hit, maybe from another study) into `study` as a new
         complete evaluation with the same metrics and `cached_from=source_id`; return the new id."""
-        checks.integer(trial_number, "trial_number", minimum=0, optional=True)
+        arguments.integer(trial_number, "trial_number", minimum=0, optional=True)
         name = _study_name(study)
         with self._session(f"copying evaluation {source_id} into study {name!r}", write=True) as session:
             study_id = self._study_row(session, name).id
@@ -301,7 +301,7 @@ class Store:
         self, study: str | StudyRecord, *, status: str | Iterable[str] | None = None, fidelity: str | None = None
     ) -> list[EvaluationRecord]:
         """The study's evaluations in the order they were started, optionally only some statuses/fidelity."""
-        wanted = checks.statuses(status)
+        wanted = arguments.statuses(status)
         name = _study_name(study)
         with self._session(f"reading evaluations of study {name!r}") as session:
             query = _evaluations().where(EvaluationRow.study_id == self._study_row(session, name).id)
@@ -411,17 +411,17 @@ class Store:
 
     @staticmethod
     def _metric_values(metrics: dict[str, Any]) -> dict[str, Any]:
-        checks.settings(metrics, "metrics")
+        arguments.settings(metrics, "metrics")
         stored = to_db(metrics, what="metrics")
         plain = from_db(stored)
-        columns = {name: checks.metric_number(plain.get(name), f"metric {name!r}") for name in METRIC_COLUMNS}
+        columns = {name: arguments.metric_number(plain.get(name), f"metric {name!r}") for name in METRIC_COLUMNS}
         return {"metrics": stored, **columns}
 
     def _close(
         self, eval_id: int, status: str, *, error: str | None, wall_time_s: Any, **values: Any
     ) -> EvaluationRecord:
-        checks.integer(eval_id, "evaluation id")
-        seconds = checks.seconds(wall_time_s)
+        arguments.integer(eval_id, "evaluation id")
+        seconds = arguments.seconds(wall_time_s)
         with self._session(f"marking evaluation {eval_id} {status}", write=True) as session:
             row = session.get(EvaluationRow, eval_id, with_for_update=True)
             if row is None:
@@ -466,7 +466,7 @@ def _study_name(study: str | StudyRecord | None, *, optional: bool = False) -> s
     if isinstance(study, StudyRecord):
         return study.name
     if isinstance(study, str):
-        return checks.study_name(study)
+        return arguments.study_name(study)
     raise StorageError(f"study must be a study name or a StudyRecord, got {type(study).__name__}")
 
 

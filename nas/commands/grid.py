@@ -10,7 +10,7 @@ import typer
 
 from nas.cliutil import db_url, handle_errors, parse_sets, split_list
 from nas.errors import UsageError
-from nas.gridpreset import GRID_RATIOS, GRID_VARIANTS
+from nas.grid import GRID_RATIOS, GRID_VARIANTS
 from nas.objectives import DEFAULT_OBJECTIVES, parse_objectives
 
 
@@ -46,7 +46,7 @@ def grid(
     from nas.cascade import parse_rule, render as render_cascade, simulate
     from nas.driver import check_device
     from nas.fidelity import resolve_levels
-    from nas.gridpreset import Evaluator, ProgressLines, grid_layouts, run_levels
+    from nas.grid import Evaluator, ProgressLines, grid_layouts, run_levels
     from nas.report import aggregate_rows, render_levels
     from storage import open_store
 

@@ -70,7 +70,7 @@ def search(
     if not ray:  # a Ray search's driver may have no GPU: RaySearch checks the cluster instead
         check_device(device)
     levels = None
-    if cascade:  # the search runs at the first level; nas.gridpreset.cascade_after_search does the rest
+    if cascade:  # the search runs at the first level; nas.grid.cascade_after_search does the rest
         from nas.cascade import parse_rule
         from nas.fidelity import resolve_levels
 
@@ -121,7 +121,7 @@ def search(
                f"this run); Pareto front:", err=True)
     if levels and len(levels) > 1:
         from nas.cascade import render as render_cascade
-        from nas.gridpreset import cascade_after_search
+        from nas.grid import cascade_after_search
 
         report = cascade_after_search(store, url, study, levels, [seed + k for k in range(seeds)], objs, rule, device)
         typer.echo(render_cascade(report), err=True)

@@ -10,7 +10,7 @@ from nas.cascade import PromotionRule, nondominated_ranks, parse_rule, promote, 
 from nas.driver import evaluate_into, proxy_settings
 from nas.errors import UsageError
 from nas.fidelity import parse_level, resolve_levels
-from nas.gridpreset import grid_layouts
+from nas.grid import grid_layouts
 from proxies.budget import BudgetError, get_budget
 from proxies.metrics import Metrics
 from search_space.layout import Layout

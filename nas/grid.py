@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from nas.errors import UsageError
+from nas.numbers import score
 from proxies.budget import Budget
 from search_space.layout import Layout
 from search_space.names import ATTENTION, LINEAR_MIXERS
@@ -238,15 +239,10 @@ class ProgressLines:
             what = f"FAILED ({r.error})"
         else:
             m = r.metrics
-            what = ", ".join(f"{k} {_fmt(m[k])}" for k in ("recall", "perplexity", "flops") if k in m)
+            what = ", ".join(f"{k} {score(m[k])}" for k in ("recall", "perplexity", "flops") if k in m)
             what += " (cached)" if r.status == "cached" else f" in {r.wall_s:.1f} s"
         elapsed = time.perf_counter() - self.t0
         left = (elapsed / self.done) * (self.total - self.done) if self.done else 0.0
         print(f"[{self.done}/{self.total}] {j.level} seed {j.seed} {j.layout}: {what} | {elapsed:.0f} s, "
               f"~{left:.0f} s left", file=self.stream, flush=True)
 
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.3e}"
-    return str(v)
