@@ -29,7 +29,7 @@ timeout ${SEQ_LIMIT:-120} python3 -m nas.cli search --ray --study seq --seed 1 "
 tail -6 "$OUT/seq.log"
 python3 - "$DB" <<'PY'
 import sys
-from nas.ray_search import timeline
+from nas.raytune.timeline import timeline
 from storage import open_store
 store = open_store(sys.argv[1])
 for study in ("par", "seq"):

@@ -110,7 +110,7 @@ def search_args(args: list[str]) -> list[str]:
 
 
 def absolute_db(url: str) -> str:
-    from nas.ray_search import worker_url
+    from nas.raytune.settings import worker_url
     from storage import parse_url
 
     full = worker_url(url)

@@ -104,7 +104,8 @@ def search(
     if resume:
         store.get_study(study)  # a missing study: exit 2, naming the existing ones
     if ray:
-        from nas.ray_search import RaySearch, RaySettings
+        from nas.raytune.driver import RaySearch
+        from nas.raytune.settings import RaySettings
 
         gpus = gpus_per_trial if gpus_per_trial is not None else (1.0 if device.startswith("cuda") else 0.0)
         runner = RaySearch(store, settings, RaySettings(

@@ -19,7 +19,9 @@ import pytest
 
 from nas.driver import INTERRUPTED, SearchSettings
 from nas.objectives import parse_objectives
-from nas.ray_search import PID_DIR_ENV, Ledger, RaySearch, RaySettings
+from nas.raytune.driver import RaySearch
+from nas.raytune.ledger import Ledger
+from nas.raytune.settings import PID_DIR_ENV, RaySettings
 from proxies.budget import get_budget
 from search_space import SearchSpace
 from storage import open_store
@@ -339,7 +341,8 @@ def test_tune_samplers_need_ray_and_resume_needs_a_study(cli, db):
 def test_a_twin_waits_for_the_trial_of_the_same_layout(tmp_path):
     """Two trials of one layout at once: the later one waits until the earlier one is settled (and then
     takes its result from the cache), so concurrency never trains a layout twice."""
-    from nas.ray_search import _wait_for, in_flight
+    from nas.raytune.ledger import in_flight
+    from nas.raytune.worker import _wait_for
 
     url = f"sqlite:///{tmp_path / 'twin.db'}"
     store = open_store(url)
@@ -361,7 +364,7 @@ def test_timeline_measures_how_parallel_a_search_ran():
     from datetime import datetime, timedelta, timezone
     from types import SimpleNamespace
 
-    from nas.ray_search import timeline
+    from nas.raytune.timeline import timeline
 
     t = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
