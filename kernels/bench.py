@@ -56,22 +56,14 @@ def _force_fla() -> bool:
 def _fns(op, impl, fla):
     """Callable(ins) -> output tensor, or None where this impl has no such op."""
     if impl == "triton":
-        # times the Triton kernels themselves (FORCE_TRITON: no fallback to the chunk form for the
+        # times the Triton kernels themselves (force_backward: no fallback to the chunk form for the
         # backward configurations not yet verified on the device; those rows say so in their note)
-        from kernels.triton import _common as C
-        from kernels.triton import delta_rule, gla
+        from kernels.triton import Options, delta_rule, gla
 
-        def forced(f):
-            def run(x):
-                old, C.FORCE_TRITON = C.FORCE_TRITON, True
-                try:
-                    return f(x)
-                finally:
-                    C.FORCE_TRITON = old
-            return run
+        forced = Options(force_backward=True)
         if op.startswith("gla"):
-            return forced(lambda x: gla(x["q"], x["k"], x["v"], x["g"])[0])
-        return forced(lambda x: delta_rule(x["q"], x["k"], x["v"], x["beta"], x.get("g"))[0])
+            return lambda x: gla(x["q"], x["k"], x["v"], x["g"], options=forced)[0]
+        return lambda x: delta_rule(x["q"], x["k"], x["v"], x["beta"], x.get("g"), options=forced)[0]
     if impl == "torch_chunk":
         from kernels.delta.chunk import delta_rule_chunk
         from kernels.gla.chunk import gla_chunk

@@ -5,15 +5,15 @@ impl:
     "recurrent"  step-by-step reference (ground truth, slow)
     "chunk"      PyTorch chunked form, any device, autograd through torch ops
     "triton"     `kernels.triton` (CUDA only); ValueError off CUDA, RuntimeError if it cannot be imported
-    "auto"       chunk; triton instead when the tensors are on CUDA, `kernels.triton` imports and supports the
-                 call, and HYBRID_NAS_TRITON=1 is set. The Triton backward kernels are not yet proven on Triton 3.6 /
-                 Hopper for every configuration (kernels/NOTES.md), so they are opt-in until they are.
+    "auto"       chunk; triton instead when the tensors are on CUDA, `kernels.triton` imports, and
+                 HYBRID_NAS_TRITON=1 is set (read at call time). The Triton backward kernels are not yet proven on
+                 Triton 3.6 / Hopper for every configuration (docs/kernels.md), so they are opt-in until they are.
+                 Which shapes the Triton kernels take on "auto" is the caller's rule (`proxies.ops`).
 
-Triton hook (imported lazily, so this package imports on any CPU machine):
+The Triton module (imported lazily, so this package imports on any CPU machine):
     kernels.triton.gla(q, k, v, g, *, scale, initial_state, output_final_state) -> (o, final_state | None)
     kernels.triton.delta_rule(q, k, v, beta, g, *, scale, initial_state, output_final_state) -> (o, final_state | None)
-and optionally `gla_supported(q, k, v, g)` / `delta_rule_supported(q, k, v, beta, g)` -> bool; without them
-every CUDA call is taken to be supported. `scale` always reaches the implementations as a float.
+`scale` always reaches the implementations as a float.
 """
 from __future__ import annotations
 
@@ -49,7 +49,8 @@ def triton_opted_in() -> bool:
 
 
 def _pick(op: str, impl: str, device: torch.device, supported) -> object | None:
-    """Returns the triton module to use, or None for the PyTorch path named by impl ("auto" -> "chunk")."""
+    """Returns the triton module to use, or None for the PyTorch path named by impl ("auto" -> "chunk").
+    `supported(module)`: whether the module has the op."""
     if impl not in IMPLS:
         raise ValueError(f"{op}: impl must be one of {IMPLS}, got {impl!r}")
     if impl in ("recurrent", "chunk"):
@@ -95,11 +96,7 @@ def gla(
     scale = K ** -0.5 if scale is None else float(scale)
     kw = dict(scale=scale, initial_state=initial_state, output_final_state=output_final_state)
 
-    def supported(mod) -> bool:
-        fn = getattr(mod, "gla_supported", None)
-        return hasattr(mod, "gla") and (fn is None or bool(fn(q, k, v, g)))
-
-    mod = _pick("gla", impl, q.device, supported)
+    mod = _pick("gla", impl, q.device, lambda m: hasattr(m, "gla"))
     if mod is not None:
         return mod.gla(q, k, v, g, **kw)
     if impl == "recurrent":
@@ -132,11 +129,7 @@ def delta_rule(
     scale = K ** -0.5 if scale is None else float(scale)
     kw = dict(scale=scale, initial_state=initial_state, output_final_state=output_final_state)
 
-    def supported(mod) -> bool:
-        fn = getattr(mod, "delta_rule_supported", None)
-        return hasattr(mod, "delta_rule") and (fn is None or bool(fn(q, k, v, beta, g)))
-
-    mod = _pick("delta_rule", impl, q.device, supported)
+    mod = _pick("delta_rule", impl, q.device, lambda m: hasattr(m, "delta_rule"))
     if mod is not None:
         return mod.delta_rule(q, k, v, beta, g, **kw)
     if impl == "recurrent":

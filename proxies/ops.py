@@ -53,7 +53,7 @@ def _auto(impl: str, q, v, scalar_gate: bool = False) -> str:
     """"auto" on CUDA takes the PyTorch chunked form where the Triton kernels cannot run: head sizes K, V that are
     not powers of two in [16, 128] (e.g. widths sized by `proxies.width`), and, for gla with a per-head (scalar)
     gate, K < 64 (kernels.triton.gla faults or returns wrong dk, dg there on torch 2.11 / H100: K=16, and
-    K=32 with V=32 or 64, seen with kernels.triton._check.check_gla); any other `impl` is kept."""
+    K=32 with V=32 or 64, seen with tools.kernel_accuracy.check_gla); any other `impl` is kept."""
     ok = lambda n: 16 <= n <= 128 and n & (n - 1) == 0  # noqa: E731
     K, V = q.shape[-1], v.shape[-1]
     if impl == "auto" and q.is_cuda and (not (ok(K) and ok(V)) or (scalar_gate and K < 64)):

@@ -37,9 +37,9 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _modules() -> dict[str, Path]:
+def _modules(packages=PACKAGES) -> dict[str, Path]:
     out = {}
-    for pkg in PACKAGES:
+    for pkg in packages:
         for path in sorted((ROOT / pkg).rglob("*.py")):
             out[_module_name(path)] = path
     return out
@@ -78,8 +78,11 @@ def _imports(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
 
 
 def _graph() -> dict[str, set[str]]:
+    """Each product module -> the project modules it imports (developer tools in tools/ count as project modules,
+    so that a product import of them breaks the rule)."""
     modules = _modules()
-    return {m: _imports(m, p, modules) for m, p in modules.items()}
+    known = {**_modules(("tools",)), **modules}
+    return {m: _imports(m, p, known) for m, p in modules.items()}
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
@@ -122,7 +125,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
 def test_graph_sees_the_project():
     graph = _graph()
     assert "nas.cli" in graph and "storage.store" in graph and "kernels.triton.gla" in graph
-    assert "storage.db" in graph["storage.store"]
+    assert "storage.db" in graph["storage.store"] and "storage.store" not in graph["storage.db"]
     # a lazy import inside a function counts
     assert any("storage" in t.split(".")[0] for t in graph["nas.commands.calibrate"])
 

@@ -2,24 +2,34 @@
 dot in the input dtype (`_mm`), the within-chunk gate cumsum and the gate gradient."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Callable
+
 import torch
 import triton
 import triton.language as tl
 
-# Set to True (tests do) to fill every kernel output with NaN before launch, so an element the kernel
-# forgets to write shows up as NaN instead of as stale memory.
-POISON = False
 
-import os
+# How the kernels run, passed down by the caller (`gla(..., options=Options(...))`); the defaults are the product's.
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    poison: bool = False  # fill every output with NaN before launch: an element a kernel forgets to write shows as NaN
+    force_backward: bool = False  # run a Triton backward that failed its device check instead of the chunk form
+    sync: bool = False  # synchronise after every launch and name the kernel that faulted (debugging)
+    bwd_warps: int = 4  # warps of the backward launches (both of them)
+    on_launch: Callable[[str, Any], None] | None = None  # called with (kernel name, compiled kernel) after a launch
 
-# HYBRID_NAS_KERNEL_SYNC=1: synchronise after every launch and name the kernel that faulted (debugging).
-SYNC = os.environ.get("HYBRID_NAS_KERNEL_SYNC") == "1"
+
+DEFAULT = Options()
+
+# The sequential forward kernels run one program per SM at these grid sizes: 8 warps spread the tiles.
+FWD_WARPS = 8
 
 
-def launched(name: str, kernel) -> None:
-    LAUNCHED[name] = kernel
-    if SYNC:
-        import torch
+def launched(name: str, kernel, options: Options) -> None:
+    if options.on_launch is not None:
+        options.on_launch(name, kernel)
+    if options.sync:
         try:
             torch.cuda.synchronize()
         except Exception as e:  # noqa: BLE001
@@ -28,58 +38,26 @@ def launched(name: str, kernel) -> None:
 
 # Backward configurations whose Triton kernels failed the device checks on Triton 3.6 / H100 fall back to
 # the PyTorch chunk form when gradients are needed (forward-only calls always use Triton: every forward
-# matched the reference on the device). HYBRID_NAS_TRITON_FORCE=1 or FORCE_TRITON = True (the checks and
-# tests set it) runs the Triton backward anyway.
-FORCE_TRITON = os.environ.get("HYBRID_NAS_TRITON_FORCE") == "1"
+# matched the reference on the device). `Options(force_backward=True)` (the checks and tests) runs the
+# Triton backward anyway.
 _warned: set = set()
 
 
 def needs_grad(*tensors) -> bool:
-    import torch
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
-def fallback(name: str) -> bool:
+def fallback(name: str, options: Options) -> bool:
     """True (and warn once) when the unverified Triton backward `name` must give way to the chunk form."""
-    if FORCE_TRITON:
+    if options.force_backward:
         return False
     if name not in _warned:
         import warnings
         warnings.warn(f"kernels.triton: the Triton backward for {name} failed its device check on Triton 3.6/H100 "
-                      "(see kernels/NOTES.md); using the PyTorch chunk form for this call", stacklevel=3)
+                      "(see docs/kernels.md); using the PyTorch chunk form for this call", stacklevel=3)
         _warned.add(name)
     return True
 
-
-# Delta-rule backward debugging (the device dk of `_delta_bwd_chunk_kernel`, kernels/NOTES.md "What is left").
-# DEBUG_DELTA = True: the backward runs the chunk kernel with DEBUG=True (stores the five dk terms, V', dA^T,
-# dB, dB^T) and leaves those buffers with the saved ones (Ms, hs, dhs, dvn, gc, dk/dq/dbeta partials) in
-# LAST_DEBUG; kernels.triton._check.check_delta_terms reads them.
-DEBUG_DELTA = False
-LAST_DEBUG: dict = {}
-
-# HYBRID_NAS_DELTA_ALT=dbt_scratch,dat_scratch,vnt_scratch (comma list, or "all"): alternative formulations
-# in the chunk kernel (dB^T / dA^T / V'^T through a per-program global scratch read back transposed instead of
-# computed). DELTA_ALT may also be set directly (a comma string or an iterable of names).
-DELTA_ALTS = ("dbt_scratch", "dat_scratch", "vnt_scratch")
-DELTA_ALT = os.environ.get("HYBRID_NAS_DELTA_ALT", "")
-
-
-def delta_alt() -> frozenset:
-    alt = DELTA_ALT
-    if isinstance(alt, str):
-        alt = [a.strip() for a in alt.split(",")]
-    alt = {a for a in alt if a and a != "none"}
-    if "all" in alt:
-        alt = (alt - {"all"}) | set(DELTA_ALTS)
-    bad = alt - set(DELTA_ALTS)
-    if bad:
-        raise ValueError(f"HYBRID_NAS_DELTA_ALT: unknown {sorted(bad)}; known: {', '.join(DELTA_ALTS)}, all")
-    return frozenset(alt)
-
-
-# name -> last compiled kernel launched (n_regs / n_spills for the notes)
-LAUNCHED: dict = {}
 
 CHUNK = 64  # BT: rows of one chunk; the intra-chunk matrices are CHUNK x CHUNK
 
@@ -106,8 +84,8 @@ def check_head_dims(K: int, V: int) -> None:
                              "use impl='chunk' for other sizes")
 
 
-def alloc(shape, dtype, device) -> torch.Tensor:
-    if POISON:
+def alloc(shape, dtype, device, options: Options) -> torch.Tensor:
+    if options.poison:
         return torch.full(shape, float("nan"), dtype=dtype, device=device)
     return torch.empty(shape, dtype=dtype, device=device)
 
@@ -123,19 +101,6 @@ def pick_bv(V: int, BH: int, K: int = 0, cap: int = 64) -> int:
     while bv > 32 and BH * (V // bv) < 64:
         bv //= 2
     return bv
-
-
-def num_warps_for(K: int, BV: int) -> int:
-    # the sequential kernels run one program per SM at these grid sizes: 8 warps spread the tiles
-    return 8
-
-
-# Warps of the backward kernels (both launches); HYBRID_NAS_BWD_WARPS overrides (device runs try 4 vs 8).
-BWD_WARPS = int(os.environ.get("HYBRID_NAS_BWD_WARPS", "4"))
-
-
-def bwd_warps() -> int:
-    return BWD_WARPS
 
 
 def finish_partial(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -183,30 +183,15 @@ def _delta_bwd_dh_kernel(
 
 @triton.jit
 def _delta_bwd_chunk_kernel(
-    q, k, v, beta, g, Ms, hs, dhs, dvn, do, dq, dk, dbeta, dg, dbg, dbgm, dbgv, scr, scale, T, NT, NVBTHK, NVBTH,
+    q, k, v, beta, g, Ms, hs, dhs, dvn, do, dq, dk, dbeta, dg, scale, T, NT, NVBTHK, NVBTH,
     H: tl.constexpr, K: tl.constexpr, V: tl.constexpr, BT: tl.constexpr, BV: tl.constexpr,
     GATED: tl.constexpr, DT: tl.constexpr, PREC: tl.constexpr,
-    DEBUG: tl.constexpr = False, ALT_DBT: tl.constexpr = False, ALT_DAT: tl.constexpr = False,
-    ALT_VNT: tl.constexpr = False, ANY_DBG: tl.constexpr = False,
 ):
     """Backward launch 2 (chunk-parallel, no loop-carried state): dq, dk, dbeta, dGamma of chunk c from
-    S0 (hs[c]), dS leaving the chunk (dhs[c]) and dV' (launch 1).
-
-    Debugging the device dk (kernels/NOTES.md, "What is left"); every flag is off by default and then changes nothing:
-      DEBUG: stores the five dk terms t1..t5 (fp32, rows t < T) into dbg (5, NV, B, T, H, K), V' into
-        dbgv (B, T, H, V) and dA^T, dB, dB^T into dbgm (P, 3, BT, BT), P = (i_bh * NT + c) * NV + i_v.
-      ALT_DBT / ALT_DAT / ALT_VNT: dB^T, dA^T, V'^T are not computed but stored untransposed into this
-        program's slice of scr (P, 3, BT, BT) fp32 (slots 0, 1, 2), tl.debug_barrier(), loaded back transposed
-        (ALT_DBT drops the dAkk^T chain).
-      ANY_DBG: any of the four (set by the host; older Triton frontends reject chained `A or B or C`)."""
+    S0 (hs[c]), dS leaving the chunk (dhs[c]) and dV' (launch 1)."""
     c = tl.program_id(0)
     i_v = tl.program_id(1)
     i_bh = tl.program_id(2)
-    if ANY_DBG:
-        pid = (i_bh.to(tl.int64) * NT + c) * tl.num_programs(1) + i_v
-        rt_sq = tl.arange(0, BT)
-        p_sq = rt_sq[:, None] * BT + rt_sq[None, :]     # (BT, BT) row-major
-        p_sqT = rt_sq[None, :] * BT + rt_sq[:, None]    # the same slice read transposed
     i_b = i_bh // H
     i_h = i_bh % H
     rt = tl.arange(0, BT)
@@ -261,65 +246,30 @@ def _delta_bwd_chunk_kernel(
     X = v_c - _mm(kg, S0, DT, PREC)                                      # (BT, BV)
     XT = vT - _mm(S0T, kgT, DT, PREC)                                    # (BV, BT)
     Vn = _mm(Tm, X, DT, PREC)
-    if ALT_VNT:
-        rbv = tl.arange(0, BV)
-        p_vn = scr + (pid * 3 + 2) * BT * BT
-        tl.store(p_vn + rt[:, None] * BV + rbv[None, :], Vn)
-        tl.debug_barrier()
-        VnT = tl.load(p_vn + rt[None, :] * BV + rbv[:, None])
-    else:
-        VnT = _mm(XT, TmT, DT, PREC)
+    VnT = _mm(XT, TmT, DT, PREC)
     dA = _mm(do_c, VnT, DT, PREC) * (D * scale)
-    if ALT_DAT:
-        p_da = scr + (pid * 3 + 1) * BT * BT
-        tl.store(p_da + p_sq, dA)
-        tl.debug_barrier()
-        dAt = tl.load(p_da + p_sqT)
-    else:
-        dAt = _mm(Vn, doT, DT, PREC) * (Dt * scale)
+    dAt = _mm(Vn, doT, DT, PREC) * (Dt * scale)
     dq_c = _mm(dA, k_c, DT, PREC) + _mm(do_c, S0T, DT, PREC) * (eGcol * scale)
-    # dk = t1 + t2 + t3 + t4 + t5 (named for the DEBUG stores; the same dots and sums as before)
+    # dk = t1 + t2 + t3 + t4 + t5
     t1 = _mm(dAt, q_c, DT, PREC)
     t2 = _mm(Vn, dSt, DT, PREC) * eLGcol
-    if DEBUG:
-        p_dbg = dbg + i_v.to(tl.int64) * NVBTHK + row0 * K + t[:, None] * (H * K) + rk[None, :]
-        tl.store(p_dbg, t1, mask=mt[:, None])
-        tl.store(p_dbg + NVBTHK * tl.num_programs(1), t2, mask=mt[:, None])
-        tl.store(dbgv + row0 * V + t[:, None] * (H * V) + rv[None, :], Vn, mask=mt[:, None])
-        tl.store(dbgm + pid * 3 * BT * BT + p_sq, dAt)
     dk_c = t1 + t2
     dW = -_mm(dVn, S0T, DT, PREC)                                        # (BT, K)
     t3 = _mm(TmT, dW, DT, PREC) * eGcol
-    if DEBUG:
-        tl.store(p_dbg + 2 * NVBTHK * tl.num_programs(1), t3, mask=mt[:, None])
     dk_c += t3
     dT = _mm(dVn, XT, DT, PREC)                                          # (BT, BT)
-    if not ALT_DBT:  # (the default path keeps the v5 order of operations)
-        dTt = _mm(X, dVnT, DT, PREC)
+    dTt = _mm(X, dVnT, DT, PREC)
     db_c = tl.sum(dT * M, axis=0)
     dAkk = -_mm(_mm(MT, dT * b_c[None, :], tl.float32, PREC), MT, tl.float32, PREC)
-    if not ALT_DBT:
-        dAkkT = -_mm(_mm(M, dTt * b_c[:, None], tl.float32, PREC), M, tl.float32, PREC)
+    dAkkT = -_mm(_mm(M, dTt * b_c[:, None], tl.float32, PREC), M, tl.float32, PREC)
     Ds = tl.where(strict, D, 0.0)
-    if not ALT_DBT:
-        Dst = tl.where(strictT, Dt, 0.0)
+    Dst = tl.where(strictT, Dt, 0.0)
     kkD = _mm(k_c, kT, DT, PREC) * Ds
     db_c += tl.sum(dAkk * kkD, axis=1)
     dB = dAkk * Ds * b_c[:, None]
-    if ALT_DBT:
-        p_db = scr + (pid * 3) * BT * BT
-        tl.store(p_db + p_sq, dB)
-        tl.debug_barrier()
-        dBt = tl.load(p_db + p_sqT)
-    else:
-        dBt = dAkkT * Dst * b_c[None, :]
+    dBt = dAkkT * Dst * b_c[None, :]
     t4 = _mm(dB, k_c, DT, PREC)
     t5 = _mm(dBt, k_c, DT, PREC)
-    if DEBUG:
-        tl.store(p_dbg + 3 * NVBTHK * tl.num_programs(1), t4, mask=mt[:, None])
-        tl.store(p_dbg + 4 * NVBTHK * tl.num_programs(1), t5, mask=mt[:, None])
-        tl.store(dbgm + (pid * 3 + 1) * BT * BT + p_sq, dB)
-        tl.store(dbgm + (pid * 3 + 2) * BT * BT + p_sq, dBt)
     dk_c += t4 + t5
     if GATED:
         # dGamma_t = sum(q_t dq_t) - sum(v_t dv_t) (partial over V blocks); reverse cumsum on the host.
@@ -335,7 +285,7 @@ def _delta_bwd_chunk_kernel(
 
 class _DeltaFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, beta, g, scale, initial_state, output_final_state):
+    def forward(ctx, q, k, v, beta, g, scale, initial_state, output_final_state, opts):
         B, T, H, K = q.shape
         V = v.shape[-1]
         C.check_head_dims(K, V)
@@ -352,30 +302,30 @@ class _DeltaFunction(torch.autograd.Function):
         DT, PREC = C.tl_dtype(q.dtype), C.dot_precision(q.dtype)
         need_grad = any(ctx.needs_input_grad)
         gc = chunk_cumsum(g, BT) if g is not None else None  # within-chunk cumulative log gate
-        Ms = C.alloc((B * H, NT, BT, BT), torch.float32, dev)
+        Ms = C.alloc((B * H, NT, BT, BT), torch.float32, dev, opts)
         C.launched('_delta_prep_kernel', _delta_prep_kernel[(NT, B * H)](
             k, beta, gc if gc is not None else beta, Ms, T, NT, H=H, K=K, BT=BT, GATED=g is not None,
             DT=DT, PREC=PREC, num_warps=4, num_stages=1,
-        ))
-        o = C.alloc((B, T, H, V), v.dtype, dev)
-        hs = C.alloc((B * H, NT, K, V), C.state_dtype(q.dtype), dev) if need_grad else o
+        ), opts)
+        o = C.alloc((B, T, H, V), v.dtype, dev, opts)
+        hs = C.alloc((B * H, NT, K, V), C.state_dtype(q.dtype), dev, opts) if need_grad else o
         store_ht = output_final_state or need_grad
-        ht = C.alloc((B, H, K, V), torch.float32, dev) if store_ht else o
+        ht = C.alloc((B, H, K, V), torch.float32, dev, opts) if store_ht else o
         h0 = initial_state.contiguous() if initial_state is not None else None
         C.launched('_delta_fwd_kernel', _delta_fwd_kernel[(NV, B * H)](
             q, k, v, beta, gc if gc is not None else beta, Ms, h0 if h0 is not None else q, o, hs, ht, scale, T, NT,
             H=H, K=K, V=V, BT=BT, BV=BV, GATED=g is not None, HAS_H0=h0 is not None, STORE_HS=need_grad,
-            STORE_HT=store_ht, DT=DT, PREC=PREC, num_warps=C.num_warps_for(K, BV), num_stages=1,
-        ))
+            STORE_HT=store_ht, DT=DT, PREC=PREC, num_warps=C.FWD_WARPS, num_stages=1,
+        ), opts)
         if need_grad:
             ctx.save_for_backward(q, k, v, beta, g, gc, Ms, hs, ht, h0)
-            ctx.meta = (scale, BV, initial_state.dtype if initial_state is not None else None)
+            ctx.meta = (scale, BV, initial_state.dtype if initial_state is not None else None, opts)
         return o, (ht if output_final_state else None)
 
     @staticmethod
     def backward(ctx, do, dht):
         q, k, v, beta, g, gc, Ms, hs, ht, h0 = ctx.saved_tensors
-        scale, BV, h0_dtype = ctx.meta
+        scale, BV, h0_dtype, opts = ctx.meta
         B, T, H, K = q.shape
         V = v.shape[-1]
         BT = C.CHUNK
@@ -386,67 +336,47 @@ class _DeltaFunction(torch.autograd.Function):
         if dht is not None:
             dht = dht.contiguous()
         pdt = q.dtype if NV == 1 else torch.float32
-        dq = C.alloc((NV, B, T, H, K), pdt, dev)
-        dk = C.alloc((NV, B, T, H, K), pdt, dev)
-        dv = C.alloc((B, T, H, V), v.dtype, dev)
-        dbeta = C.alloc((NV, B, T, H), torch.float32, dev)
-        dg = C.alloc((NV, B, T, H), torch.float32, dev) if g is not None else None
-        dh0 = C.alloc((B, H, K, V), torch.float32, dev) if h0 is not None else None
-        DT, PREC, nw = C.tl_dtype(q.dtype), C.dot_precision(q.dtype), C.bwd_warps()
+        dq = C.alloc((NV, B, T, H, K), pdt, dev, opts)
+        dk = C.alloc((NV, B, T, H, K), pdt, dev, opts)
+        dv = C.alloc((B, T, H, V), v.dtype, dev, opts)
+        dbeta = C.alloc((NV, B, T, H), torch.float32, dev, opts)
+        dg = C.alloc((NV, B, T, H), torch.float32, dev, opts) if g is not None else None
+        dh0 = C.alloc((B, H, K, V), torch.float32, dev, opts) if h0 is not None else None
+        DT, PREC, nw = C.tl_dtype(q.dtype), C.dot_precision(q.dtype), opts.bwd_warps
         gcx = gc if gc is not None else beta
-        dhs = C.alloc((B * H, NT, K, V), torch.float32, dev)  # dS leaving each chunk
-        dvn = C.alloc((B, T, H, V), torch.float32, dev)  # dV' (scratch for launch 2)
+        dhs = C.alloc((B * H, NT, K, V), torch.float32, dev, opts)  # dS leaving each chunk
+        dvn = C.alloc((B, T, H, V), torch.float32, dev, opts)  # dV' (scratch for launch 2)
         C.launched('_delta_bwd_dh_kernel', _delta_bwd_dh_kernel[(NV, B * H)](
             q, k, beta, gcx, Ms, do, dht if dht is not None else do, dhs, dvn, dv,
             dh0 if dh0 is not None else dhs, scale, T, NT,
             H=H, K=K, V=V, BT=BT, BV=BV, GATED=g is not None, HAS_H0=h0 is not None, HAS_DHT=dht is not None,
             DT=DT, PREC=PREC, num_warps=nw, num_stages=1,
-        ))
-        # debugging switches (kernels/NOTES.md "What is left"); off by default: the kernel is the plain v5 one
-        alt, debug = C.delta_alt(), C.DEBUG_DELTA
-        extra = {}
-        P = NT * NV * B * H  # programs of the chunk kernel
-        if debug:
-            dbg = C.alloc((5, NV, B, T, H, K), torch.float32, dev)  # dk terms t1..t5
-            dbgm = C.alloc((P, 3, BT, BT), torch.float32, dev)  # dA^T, dB, dB^T per program
-            dbgv = C.alloc((B, T, H, V), torch.float32, dev)  # V'
-            extra["DEBUG"] = True
-        else:
-            dbg = dbgm = dbgv = dbeta
-        if alt:
-            if BV > BT:
-                raise ValueError(f"HYBRID_NAS_DELTA_ALT needs BV <= BT, got BV={BV}")
-            scr = C.alloc((P, 3, BT, BT), torch.float32, dev)
-            extra.update(ALT_DBT="dbt_scratch" in alt, ALT_DAT="dat_scratch" in alt, ALT_VNT="vnt_scratch" in alt)
-        else:
-            scr = dbeta
+        ), opts)
         C.launched('_delta_bwd_chunk_kernel', _delta_bwd_chunk_kernel[(NT, NV, B * H)](
             q, k, v, beta, gcx, Ms, hs, dhs, dvn, do, dq, dk, dbeta, dg if dg is not None else dbeta,
-            dbg, dbgm, dbgv, scr, scale, T, NT, B * T * H * K, B * T * H,
+            scale, T, NT, B * T * H * K, B * T * H,
             H=H, K=K, V=V, BT=BT, BV=BV, GATED=g is not None, DT=DT, PREC=PREC,
-            num_warps=nw, num_stages=1, **extra, **({"ANY_DBG": True} if extra else {}),
-        ))
-        if debug:
-            C.LAST_DEBUG = dict(dbg=dbg, dbgm=dbgm, dbgv=dbgv, Ms=Ms, hs=hs, dhs=dhs, dvn=dvn, gc=gc,
-                                dk_part=dk, dq_part=dq, dbeta_part=dbeta, NV=NV, BV=BV, BT=BT, scale=scale,
-                                alt=sorted(alt), scr=scr if alt else None)
+            num_warps=nw, num_stages=1,
+        ), opts)
         dq = C.finish_partial(dq, q.dtype)
         dk = C.finish_partial(dk, k.dtype)
         dbeta = C.finish_partial(dbeta, beta.dtype)
         dg = gate_grad(dg, ht if dht is not None else None, dht, g.dtype) if g is not None else None
         dh0 = dh0.to(h0_dtype) if dh0 is not None else None
-        return dq, dk, dv, dbeta, dg, None, dh0, None
+        return dq, dk, dv, dbeta, dg, None, dh0, None, None
 
 
-def delta_rule(q, k, v, beta, g=None, *, scale=None, initial_state=None, output_final_state=False):
-    """Chunked (gated) delta rule on CUDA (Triton). Shapes and semantics as kernels.delta_rule_recurrent."""
+def delta_rule(q, k, v, beta, g=None, *, scale=None, initial_state=None, output_final_state=False, options=None):
+    """Chunked (gated) delta rule on CUDA (Triton). Shapes and semantics as kernels.delta_rule_recurrent;
+    `options`: a `kernels.triton.Options` (default: the product's)."""
+    opts = C.DEFAULT if options is None else options
     if scale is None:
         scale = q.shape[-1] ** -0.5
     if q.shape[1] == 0:
         raise ValueError("Triton delta_rule needs T >= 1")
     # the delta-rule backward has not passed the device check on Triton 3.6 / H100 (forward has)
-    if C.needs_grad(q, k, v, beta, g, initial_state) and C.fallback("delta_rule"):
+    if C.needs_grad(q, k, v, beta, g, initial_state) and C.fallback("delta_rule", opts):
         from kernels.delta.chunk import delta_rule_chunk
         return delta_rule_chunk(q, k, v, beta, g, scale=scale, initial_state=initial_state,
                                 output_final_state=output_final_state)
-    return _DeltaFunction.apply(q, k, v, beta, g, float(scale), initial_state, bool(output_final_state))
+    return _DeltaFunction.apply(q, k, v, beta, g, float(scale), initial_state, bool(output_final_state), opts)

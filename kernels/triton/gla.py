@@ -276,7 +276,7 @@ def _gate_mode(g, q):
 
 class _GLAFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, g, scale, initial_state, output_final_state):
+    def forward(ctx, q, k, v, g, scale, initial_state, output_final_state, opts):
         B, T, H, K = q.shape
         V = v.shape[-1]
         C.check_head_dims(K, V)
@@ -290,26 +290,26 @@ class _GLAFunction(torch.autograd.Function):
         need_grad = any(ctx.needs_input_grad)
         dev = q.device
         gc = chunk_cumsum(g, BT) if g is not None else None
-        o = C.alloc((B, T, H, V), v.dtype, dev)
-        hs = C.alloc((B * H, NT, K, V), C.state_dtype(q.dtype), dev) if need_grad else o
+        o = C.alloc((B, T, H, V), v.dtype, dev, opts)
+        hs = C.alloc((B * H, NT, K, V), C.state_dtype(q.dtype), dev, opts) if need_grad else o
         store_ht = output_final_state or need_grad
-        ht = C.alloc((B, H, K, V), torch.float32, dev) if store_ht else o
+        ht = C.alloc((B, H, K, V), torch.float32, dev, opts) if store_ht else o
         h0 = initial_state.contiguous() if initial_state is not None else None
         C.launched('_gla_fwd_kernel', _gla_fwd_kernel[(NV, B * H)](
             q, k, v, gc if gc is not None else q, h0 if h0 is not None else q, o, hs, ht, scale, T, NT,
             H=H, K=K, V=V, BT=BT, BV=BV, BC=BC, GATE=gate, HAS_H0=h0 is not None, STORE_HS=need_grad,
             STORE_HT=store_ht, DT=C.tl_dtype(q.dtype), PREC=C.dot_precision(q.dtype), CLAMP=CLAMP,
-            num_warps=C.num_warps_for(K, BV), num_stages=1,
-        ))
+            num_warps=C.FWD_WARPS, num_stages=1,
+        ), opts)
         if need_grad:
             ctx.save_for_backward(q, k, v, g, gc, hs, ht, h0)
-            ctx.meta = (scale, gate, BT, BC, BV, initial_state.dtype if initial_state is not None else None)
+            ctx.meta = (scale, gate, BT, BC, BV, initial_state.dtype if initial_state is not None else None, opts)
         return o, (ht if output_final_state else None)
 
     @staticmethod
     def backward(ctx, do, dht):
         q, k, v, g, gc, hs, ht, h0 = ctx.saved_tensors
-        scale, gate, BT, BC, BV, h0_dtype = ctx.meta
+        scale, gate, BT, BC, BV, h0_dtype, opts = ctx.meta
         assert gate != 0, "ungated gradients go through the scalar path (gla() passes a zero log gate)"
         B, T, H, K = q.shape
         V = v.shape[-1]
@@ -317,38 +317,40 @@ class _GLAFunction(torch.autograd.Function):
         dev = q.device
         do = do.contiguous()
         pdt = q.dtype if NV == 1 else torch.float32
-        dq = C.alloc((NV, B, T, H, K), pdt, dev)
-        dk = C.alloc((NV, B, T, H, K), pdt, dev)
-        dv = C.alloc((B, T, H, V), v.dtype, dev)
-        dg = C.alloc((NV,) + tuple(g.shape), torch.float32, dev) if g is not None else None
-        dh0 = C.alloc((B, H, K, V), torch.float32, dev) if h0 is not None else None
+        dq = C.alloc((NV, B, T, H, K), pdt, dev, opts)
+        dk = C.alloc((NV, B, T, H, K), pdt, dev, opts)
+        dv = C.alloc((B, T, H, V), v.dtype, dev, opts)
+        dg = C.alloc((NV,) + tuple(g.shape), torch.float32, dev, opts) if g is not None else None
+        dh0 = C.alloc((B, H, K, V), torch.float32, dev, opts) if h0 is not None else None
         if dht is not None:
             dht = dht.contiguous()
         NT = C.cdiv(T, BT)
-        DT, PREC, nw = C.tl_dtype(q.dtype), C.dot_precision(q.dtype), C.bwd_warps()
+        DT, PREC, nw = C.tl_dtype(q.dtype), C.dot_precision(q.dtype), opts.bwd_warps
         gcx = gc if gc is not None else q
-        dhs = C.alloc((B * H, NT, K, V), torch.float32, dev)  # dS leaving each chunk
+        dhs = C.alloc((B * H, NT, K, V), torch.float32, dev, opts)  # dS leaving each chunk
         C.launched('_gla_bwd_dh_kernel', _gla_bwd_dh_kernel[(NV, B * H)](
             q, gcx, do, dht if dht is not None else do, dhs, dh0 if dh0 is not None else dhs, scale, T, NT,
             H=H, K=K, V=V, BT=BT, BV=BV, GATE=gate, HAS_H0=h0 is not None, HAS_DHT=dht is not None,
             DT=DT, PREC=PREC, num_warps=nw, num_stages=1,
-        ))
+        ), opts)
         C.launched('_gla_bwd_chunk_kernel', _gla_bwd_chunk_kernel[(NT, NV, B * H)](
             q, k, v, gcx, hs, dhs, do, dq, dk, dv, dg if dg is not None else dq, scale, T, NT,
             B * T * H * K, (g.numel() if g is not None else 0),
             H=H, K=K, V=V, BT=BT, BV=BV, BC=BC, GATE=gate, DT=DT, PREC=PREC, CLAMP=CLAMP,
             num_warps=nw, num_stages=1,
-        ))
+        ), opts)
         dq = C.finish_partial(dq, q.dtype)
         dk = C.finish_partial(dk, k.dtype)
         if g is not None:
             dg = gate_grad(dg, ht if dht is not None else None, dht, g.dtype)
         dh0 = dh0.to(h0_dtype) if dh0 is not None else None
-        return dq, dk, dv, dg, None, dh0, None
+        return dq, dk, dv, dg, None, dh0, None, None
 
 
-def gla(q, k, v, g=None, *, scale=None, initial_state=None, output_final_state=False):
-    """Chunked GLA on CUDA (Triton). Shapes and semantics as kernels.gla_recurrent (docs/architecture.md)."""
+def gla(q, k, v, g=None, *, scale=None, initial_state=None, output_final_state=False, options=None):
+    """Chunked GLA on CUDA (Triton). Shapes and semantics as kernels.gla_recurrent (docs/architecture.md);
+    `options`: a `kernels.triton.Options` (default: the product's)."""
+    opts = C.DEFAULT if options is None else options
     if scale is None:
         scale = q.shape[-1] ** -0.5
     if q.shape[1] == 0:
@@ -359,4 +361,4 @@ def gla(q, k, v, g=None, *, scale=None, initial_state=None, output_final_state=F
         g = torch.zeros(q.shape[:3], dtype=torch.float32, device=q.device)
     _gate_mode(g, q)  # validates g's shape
     # every gate's backward matched on Triton 3.6/H200 in v5 (dg of long sequences: 1-3.5e-2 in bf16, kernels/NOTES.md)
-    return _GLAFunction.apply(q, k, v, g, float(scale), initial_state, bool(output_final_state))
+    return _GLAFunction.apply(q, k, v, g, float(scale), initial_state, bool(output_final_state), opts)

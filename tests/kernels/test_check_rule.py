@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from kernels.triton._check import TOL, failures
+from tools.kernel_accuracy import TOL, failures
 
 
 def test_failures_judges_against_tol_and_the_emulated_floor():

@@ -1,10 +1,10 @@
-"""The PyTorch emulation of the Triton GLA kernels' rounding (kernels/triton/_emulate.py), on the CPU: in float32 it
+"""The PyTorch emulation of the Triton GLA kernels' rounding (tools/gla_emulation.py), on the CPU: in float32 it
 matches the float64 recurrent reference (the algorithm is right), and in bf16 it reproduces the kernels' errors.
 Its agreement with the kernels themselves (float32, Triton interpreter) is in test_triton_interpret.py."""
 import pytest
 import torch
 
-from kernels.triton._check import check_gla
+from tools.kernel_accuracy import check_gla
 
 CASES = [(2, 70, 2, 16, 32, True, True), (1, 1, 1, 32, 16, False, False), (1, 130, 1, 16, 64, True, False),
          (2, 37, 3, 64, 64, False, True)]

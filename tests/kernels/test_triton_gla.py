@@ -26,8 +26,8 @@ def _cuda():
 @pytest.mark.parametrize("gate", ["channel", "scalar", "none"])
 def test_gla_bf16(shape, gate):
     # judged against the float64 reference and, for errors above 1e-2 (dg of long sequences), against the same
-    # algorithm emulated with the kernel's bf16 roundings (kernels/triton/_emulate.py): see kernels/NOTES.md
-    from kernels.triton._check import check_gla, failures
+    # algorithm emulated with the kernel's bf16 roundings (tools/gla_emulation.py): see kernels/NOTES.md
+    from tools.kernel_accuracy import check_gla, failures
     errs = check_gla(*shape, gate=gate, dtype=torch.bfloat16, seed=sum(shape) * 7 + len(gate), emulate=True)
     assert not failures(errs, torch.bfloat16), errs
 
@@ -35,14 +35,14 @@ def test_gla_bf16(shape, gate):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=str)
 @pytest.mark.parametrize("gate", ["scalar", "channel"])
 def test_gla_dtypes(dtype, gate):
-    from kernels.triton._check import TOL, check_gla
+    from tools.kernel_accuracy import TOL, check_gla
     errs = check_gla(2, 100, 2, 64, 64, gate=gate, dtype=dtype, seed=1)
     bad = {n: e for n, e in errs.items() if not e < TOL[dtype]}
     assert not bad, errs
 
 
 def test_gla_no_state():
-    from kernels.triton._check import check_gla
+    from tools.kernel_accuracy import check_gla
     errs = check_gla(2, 77, 2, 64, 64, gate="scalar", h0=False, ht=False, seed=2)
     assert all(e < 1e-2 for e in errs.values()), errs
 
@@ -57,7 +57,7 @@ def test_gla_bad_head_dim():
 @pytest.mark.parametrize("gate", ["scalar", "none"])
 def test_gla_scalar_no_final_state_grad(gate):
     """Verified on the device: scalar/no gate without a final-state gradient, long T (several chunks)."""
-    from kernels.triton._check import check_gla
+    from tools.kernel_accuracy import check_gla
     errs = check_gla(2, 1000, 2, 64, 64, gate=gate, h0=False, ht=False, seed=3)
     assert all(e < 1e-2 for e in errs.values()), errs
 

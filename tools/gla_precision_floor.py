@@ -1,8 +1,8 @@
 """bf16 precision floor of the Triton GLA kernels, on the CPU: the PyTorch emulation of their rounding
-(kernels/triton/_emulate.py) on the inputs of the device check (scripts/device_kernels.sh `check()`: same shapes,
+(tools/gla_emulation.py) on the inputs of the device check (tools/gpu/kernels.sh `check()`: same shapes,
 seed=1, inputs drawn by check_gla from a CPU generator, so identical to the device's), errors vs float64.
 
-    PYTHONPATH=. python scripts/gla_precision_floor.py [--dtype bfloat16|float16|float32]
+    python3 -m tools.gla_precision_floor [--dtype bfloat16|float16|float32]   (from the repository root)
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from kernels.triton._check import TOL, check_gla
+from tools.kernel_accuracy import TOL, check_gla
 
 CASES = [((2, 1, 2, 64, 64), True), ((2, 37, 3, 64, 64), True), ((2, 1000, 2, 64, 64), False),
          ((1, 130, 1, 128, 128), True), ((4, 300, 2, 64, 128), True)]
