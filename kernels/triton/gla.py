@@ -202,9 +202,8 @@ def _gla_bwd_chunk_kernel(
     causal = rt[:, None] >= rt[None, :]
     causalT = rt[:, None] <= rt[None, :]
 
-    # Triton 3.4-3.7.0 on Hopper miscompiles tl.trans feeding a dot (fla #640), and our first versions with
-    # tl.cumsum and 1-D expansions of scan results failed on Triton 3.6/H100: these kernels hold no tl.trans
-    # and no scan. Transposed tiles (q^T, v^T, do^T, S0^T, dS^T) are loaded as such, A^T and dA^T are built
+    # Triton 3.4-3.7.0 on Hopper miscompiles tl.trans feeding a dot (fla #640), and scans with 1-D expansions
+    # failed there too (docs/kernels.md): these kernels hold no tl.trans and no scan. Transposed tiles (q^T, v^T, do^T, S0^T, dS^T) are loaded as such, A^T and dA^T are built
     # directly, and the reverse cumsum of the gate gradient happens on the host.
     t = c * BT + rt
     mt = t < T
@@ -356,9 +355,8 @@ def gla(q, k, v, g=None, *, scale=None, initial_state=None, output_final_state=F
     if q.shape[1] == 0:
         raise ValueError("Triton gla needs T >= 1")
     if g is None and C.needs_grad(q, k, v, initial_state):
-        # The ungated backward (GATE 0) wrote wrong dv on Triton 3.6/H200 (v5, kernels/NOTES.md) while the scalar-gate
-        # path matched: training without a gate runs the scalar path on an all-zero log gate (identical maths).
+        # Training without a gate runs the scalar-gate path on an all-zero log gate (identical maths): the backward
+        # kernels have no ungated branch (it failed its device check, docs/kernels.md).
         g = torch.zeros(q.shape[:3], dtype=torch.float32, device=q.device)
     _gate_mode(g, q)  # validates g's shape
-    # every gate's backward matched on Triton 3.6/H200 in v5 (dg of long sequences: 1-3.5e-2 in bf16, kernels/NOTES.md)
     return _GLAFunction.apply(q, k, v, g, float(scale), initial_state, bool(output_final_state), opts)

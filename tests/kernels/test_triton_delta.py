@@ -23,7 +23,7 @@ def _cuda():
 
 
 # Triton 3.6 / H100: the delta-rule backward failed the device check (gated: NaN dv / illegal address);
-# kernels.triton.delta_rule falls back to the chunk form when gradients are needed. See kernels/NOTES.md.
+# kernels.triton.delta_rule falls back to the chunk form when gradients are needed. See docs/kernels.md.
 KNOWN_BAD = pytest.mark.xfail(reason="Triton 3.6/H100: delta-rule backward fails the device check; falls back",
                               strict=False)
 

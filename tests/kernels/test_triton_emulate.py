@@ -25,7 +25,7 @@ def test_emulation_float32_matches_reference(gate, case):
 
 def test_emulation_bf16_reproduces_device_dg():
     """The device check's (2,37,3,64,64) h0+ht case (seed 1): the H200 gave dg 4.4e-3 (scalar) / 6.1e-3 (channel)
-    and every other error 1-3e-3 (kernels/NOTES.md v5); the emulation gives the same."""
+    and every other error 1-3e-3 (docs/kernels.md, v5); the emulation gives the same."""
     for gate, dg in (("scalar", 4.4e-3), ("channel", 6.1e-3)):
         e = check_gla(2, 37, 3, 64, 64, gate=gate, h0=True, ht=True, device="cpu", seed=1, emulate=True, kernel=False)
         assert abs(e["dg@emu"] - dg) < 0.15e-3, e

@@ -26,7 +26,7 @@ def _cuda():
 @pytest.mark.parametrize("gate", ["channel", "scalar", "none"])
 def test_gla_bf16(shape, gate):
     # judged against the float64 reference and, for errors above 1e-2 (dg of long sequences), against the same
-    # algorithm emulated with the kernel's bf16 roundings (tools/gla_emulation.py): see kernels/NOTES.md
+    # algorithm emulated with the kernel's bf16 roundings (tools/gla_emulation.py): see docs/kernels.md
     from tools.kernel_accuracy import check_gla, failures
     errs = check_gla(*shape, gate=gate, dtype=torch.bfloat16, seed=sum(shape) * 7 + len(gate), emulate=True)
     assert not failures(errs, torch.bfloat16), errs

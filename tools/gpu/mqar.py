@@ -1,6 +1,7 @@
-"""GPU: MQAR-only calibration of the quick budget. Each argument 'LAYOUT|k=v,k=v' runs in its own process.
+"""MQAR only, on the GPU, at the quick budget: each argument 'LAYOUT|k=v,k=v' trains in its own process (sharing
+the GPU) and prints held-out accuracy, loss and seconds.
 
-    python3 scripts/device_mqar.py 'attn*12|mqar_vocab=256,mqar_seq_len=128' ...
+    python3 tools/gpu/mqar.py 'attn*12|mqar_vocab=256,mqar_seq_len=128' ...      (from the repository root)
 """
 import json
 import subprocess

@@ -1,6 +1,7 @@
-"""GPU probe: time training steps of 12-layer quick-budget layouts per kernels impl, and check auto vs chunk.
+"""Training-step times of 12-layer quick-budget layouts per kernels impl, and auto (Triton) against chunk on the
+same weights, on a CUDA machine.
 
-    python3 scripts/device_probe.py
+    HYBRID_NAS_TRITON=1 python3 tools/gpu/step_times.py      (from the repository root)
 """
 import time
 

@@ -1,7 +1,7 @@
 """MQAR-only probe on any device: train one layout on MQAR and print (held-out accuracy, loss) and seconds.
 
-    python3 scripts/mqar_probe.py LAYOUT STEPS LR VOCAB SEQ_LEN KV_PAIRS D_MODEL WEIGHT_DECAY [DEVICE]
-    python3 scripts/mqar_probe.py 'attn*8' 2000 3e-3 64 32 4 64 0.0        # CPU, one thread
+    python3 tools/gpu/mqar_probe.py LAYOUT STEPS LR VOCAB SEQ_LEN KV_PAIRS D_MODEL WEIGHT_DECAY [DEVICE]
+    python3 tools/gpu/mqar_probe.py 'attn*8' 2000 3e-3 64 32 4 64 0.0        # CPU, one thread
 """
 import sys
 import time
