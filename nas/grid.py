@@ -23,7 +23,6 @@ from search_space.names import ATTENTION, LINEAR_MIXERS
 from search_space.ratio import attention_count, evenly_spaced
 from search_space.space import SearchSpace
 
-GRID_VARIANTS = ("hgrn", "hgrn2", "gla", "retnet", "deltanet", "gdn")
 GRID_RATIOS = ("24:1", "12:1", "6:1", "3:1", "pure")
 
 

@@ -1,7 +1,8 @@
 """One explicit registry: mixer name -> module class, paper, and its cost formulas in words.
 
-A mixer is one file in `proxies/mixers/` and one `register(...)` call there; tests loop over `MIXERS`, so a
-mixer is covered the day it is registered.
+The names come from `search_space.names.MIXER_NAMES`; each is one file in `proxies/mixers/` with one
+`register(...)` call there. `load_all()` imports them and checks that every name has exactly one spec (and no spec
+is registered under another name); tests loop over `MIXERS`, so a mixer is covered the day it is registered.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import importlib
 from dataclasses import dataclass
 
 from search_space.errors import LayoutError
-from search_space.names import ALL_MIXERS
+from search_space.names import ALL_MIXERS, MIXER_NAMES
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,21 @@ def register(spec: MixerSpec) -> MixerSpec:
     return spec
 
 
-_MODULES = ("attn", "swa", "gla", "gdn", "deltanet", "hgrn", "hgrn2", "retnet", "mamba2")
-
-
 def load_all() -> dict[str, MixerSpec]:
-    """Import every mixer module (each registers itself) and return the registry."""
-    for mod in _MODULES:
-        importlib.import_module(f"proxies.mixers.{mod}")
+    """Import every mixer module (each registers itself), check the registry against the names, return it."""
+    for entry in MIXER_NAMES:
+        importlib.import_module(entry.module)
+    _check_names()
     return MIXERS
+
+
+def _check_names() -> None:
+    missing = [m.name for m in MIXER_NAMES if m.name not in MIXERS]
+    extra = [n for n in MIXERS if n not in ALL_MIXERS]
+    wrong = [m.name for m in MIXER_NAMES if m.name in MIXERS and MIXERS[m.name].linear != m.linear]
+    if missing or extra or wrong:
+        raise RuntimeError(f"mixer registry out of step with search_space.names: no spec for {missing}, "
+                           f"specs without a name {extra}, linear flag differs for {wrong}")
 
 
 def get(name: str) -> MixerSpec:

@@ -10,7 +10,8 @@ import typer
 
 from nas.cliutil import db_url, handle_errors, parse_sets, split_list
 from nas.errors import UsageError
-from nas.grid import GRID_RATIOS, GRID_VARIANTS
+from nas.grid import GRID_RATIOS
+from search_space.names import GRID_VARIANTS
 from nas.objectives import DEFAULT_OBJECTIVES, parse_objectives
 
 

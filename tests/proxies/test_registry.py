@@ -18,6 +18,26 @@ def test_registry_matches_search_space_names():
     assert sorted(registry.load_all()) == sorted(ALL_MIXERS)
 
 
+def test_every_name_has_exactly_one_module_and_every_spec_a_name():
+    from search_space.names import GRID_VARIANTS, LINEAR_MIXERS, MIXER_NAMES
+
+    specs = registry.load_all()
+    assert [m.name for m in MIXER_NAMES] == list(ALL_MIXERS)
+    for entry in MIXER_NAMES:
+        spec = specs[entry.name]
+        assert spec.cls.__module__ == entry.module, entry
+        assert spec.linear == entry.linear, entry
+    for name, spec in specs.items():
+        assert name == spec.name and name in ALL_MIXERS
+    assert set(GRID_VARIANTS) <= set(LINEAR_MIXERS) and len(GRID_VARIANTS) == 6
+
+
+def test_registry_refuses_a_spec_without_a_name(monkeypatch):
+    monkeypatch.setitem(registry.MIXERS, "nope", registry.MIXERS["attn"])
+    with pytest.raises(RuntimeError, match="nope"):
+        registry.load_all()
+
+
 def _pair(name, **kw):
     cfg = MixerConfig(d_model=32, n_heads=2, chunk_size=16, window=5, conv_size=4, impl="chunk", **kw)
     torch.manual_seed(0)
