@@ -73,6 +73,20 @@ def _pick(op: str, impl: str, device: torch.device, supported) -> object | None:
     return mod
 
 
+def _route(op: str, impl: str, args: tuple, recurrent, chunk, *, scale: float | None, initial_state,
+           output_final_state: bool, chunk_size: int):
+    """Run `op` on validated `args` (q first) by the implementation `impl` picks; scale as a float."""
+    q = args[0]
+    scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
+    kw = dict(scale=scale, initial_state=initial_state, output_final_state=output_final_state)
+    mod = _pick(op, impl, q.device, lambda m: hasattr(m, op))
+    if mod is not None:
+        return getattr(mod, op)(*args, **kw)
+    if impl == "recurrent":
+        return recurrent(*args, **kw)
+    return chunk(*args, chunk_size=chunk_size, **kw)
+
+
 def gla(
     q: torch.Tensor,  # (B, T, H, K)
     k: torch.Tensor,  # (B, T, H, K)
@@ -93,15 +107,8 @@ def gla(
     check_gate("gla", g, B, T, H, K, q.device, per_channel_ok=True)
     check_state("gla", initial_state, B, H, K, V, q.device)
     check_chunk_size("gla", chunk_size)
-    scale = K ** -0.5 if scale is None else float(scale)
-    kw = dict(scale=scale, initial_state=initial_state, output_final_state=output_final_state)
-
-    mod = _pick("gla", impl, q.device, lambda m: hasattr(m, "gla"))
-    if mod is not None:
-        return mod.gla(q, k, v, g, **kw)
-    if impl == "recurrent":
-        return gla_recurrent(q, k, v, g, **kw)
-    return gla_chunk(q, k, v, g, chunk_size=chunk_size, **kw)
+    return _route("gla", impl, (q, k, v, g), gla_recurrent, gla_chunk, scale=scale, initial_state=initial_state,
+                  output_final_state=output_final_state, chunk_size=chunk_size)
 
 
 def delta_rule(
@@ -126,12 +133,5 @@ def delta_rule(
     check_gate("delta_rule", g, B, T, H, K, q.device, per_channel_ok=False)
     check_state("delta_rule", initial_state, B, H, K, V, q.device)
     check_chunk_size("delta_rule", chunk_size)
-    scale = K ** -0.5 if scale is None else float(scale)
-    kw = dict(scale=scale, initial_state=initial_state, output_final_state=output_final_state)
-
-    mod = _pick("delta_rule", impl, q.device, lambda m: hasattr(m, "delta_rule"))
-    if mod is not None:
-        return mod.delta_rule(q, k, v, beta, g, **kw)
-    if impl == "recurrent":
-        return delta_rule_recurrent(q, k, v, beta, g, **kw)
-    return delta_rule_chunk(q, k, v, beta, g, chunk_size=chunk_size, **kw)
+    return _route("delta_rule", impl, (q, k, v, beta, g), delta_rule_recurrent, delta_rule_chunk, scale=scale,
+                  initial_state=initial_state, output_final_state=output_final_state, chunk_size=chunk_size)

@@ -19,14 +19,8 @@ Accumulation is in float32 (float64 for float64 inputs); the output is cast back
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-
-def _pad_time(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """Right-pad dim 1 (time) of a (B, T, ...) tensor with zeros."""
-    if pad == 0:
-        return x
-    return F.pad(x, [0, 0] * (x.dim() - 2) + [0, pad])
+from kernels._forms import from_chunks, n_chunks, setup, start_state, to_chunks
 
 
 def delta_rule_chunk(
@@ -41,26 +35,15 @@ def delta_rule_chunk(
     output_final_state: bool = False,
     chunk_size: int = 64,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    B, T, H, K = q.shape
-    V = v.shape[-1]
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    acc = torch.float64 if v.dtype == torch.float64 else torch.float32
-    if scale is None:
-        scale = K ** -0.5
-
+    B, T, H, K, V, acc, scale = setup(q, v, scale)
     C = chunk_size
-    N = max(1, -(-T // C))
-    pad = N * C - T
+    N = n_chunks(T, C)
 
-    def chunks(x):  # (B, T, H, ...) -> (B, H, N, C, ...) in acc dtype
-        x = _pad_time(x.to(acc), pad)
-        x = x.reshape(B, N, C, H, *x.shape[3:])
-        return x.transpose(1, 3).transpose(2, 3)
-
-    qc, kc, vc = chunks(q), chunks(k), chunks(v)  # (B, H, N, C, K|V)
-    bc = chunks(beta)  # (B, H, N, C)
-    gc = qc.new_zeros(B, H, N, C) if g is None else chunks(g)  # (B, H, N, C)
+    qc, kc, vc = (to_chunks(x, C, acc) for x in (q, k, v))  # (B, H, N, C, K|V)
+    bc = to_chunks(beta, C, acc)  # (B, H, N, C)
+    gc = qc.new_zeros(B, H, N, C) if g is None else to_chunks(g, C, acc)  # (B, H, N, C)
     b = gc.cumsum(dim=3)  # cumulative log decay inside each chunk
 
     dev = q.device
@@ -82,10 +65,7 @@ def delta_rule_chunk(
     k_out = kc * (b[..., -1:] - b).exp().unsqueeze(-1)  # (B, H, N, C, K)
     s_decay = gamma[..., -1, None, None]  # (B, H, N, 1, 1)
 
-    if initial_state is None:
-        S = qc.new_zeros(B, H, K, V)  # (B, H, K, V)
-    else:
-        S = initial_state.to(acc)
+    S = start_state(initial_state, qc, B, H, K, V, acc)  # (B, H, K, V)
     outs = []
     for n in range(N):
         d = U[:, :, n] - W[:, :, n] @ S  # (B, H, C, V)
@@ -93,5 +73,4 @@ def delta_rule_chunk(
         S = s_decay[:, :, n] * S + k_out[:, :, n].transpose(-1, -2) @ d
     o = torch.stack(outs, dim=2) * scale  # (B, H, N, C, V)
 
-    o = o.permute(0, 2, 3, 1, 4).reshape(B, N * C, H, V)[:, :T]  # (B, T, H, V)
-    return o.to(v.dtype), (S if output_final_state else None)
+    return from_chunks(o, T).to(v.dtype), (S if output_final_state else None)  # (B, T, H, V)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from kernels._forms import setup, start_state
+
 
 def delta_rule_recurrent(
     q: torch.Tensor,  # (B, T, H, K)
@@ -23,20 +25,13 @@ def delta_rule_recurrent(
     initial_state: torch.Tensor | None = None,  # (B, H, K, V)
     output_final_state: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    B, T, H, K = q.shape
-    V = v.shape[-1]
-    acc = torch.float64 if v.dtype == torch.float64 else torch.float32
-    if scale is None:
-        scale = K ** -0.5
+    B, T, H, K, V, acc, scale = setup(q, v, scale)
 
     q, k, v, beta = q.to(acc), k.to(acc), v.to(acc), beta.to(acc)
     if g is not None:
         g = g.to(acc)
 
-    if initial_state is None:
-        S = q.new_zeros(B, H, K, V)  # (B, H, K, V)
-    else:
-        S = initial_state.to(acc)
+    S = start_state(initial_state, q, B, H, K, V, acc)  # (B, H, K, V)
 
     outs = []
     for t in range(T):

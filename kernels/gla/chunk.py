@@ -21,16 +21,10 @@ Accumulation is in float32 (float64 for float64 inputs); the output is cast back
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from kernels._forms import from_chunks, n_chunks, setup, start_state, to_chunks
 
 _SUB = 16  # sub-chunk length for per-channel gates
-
-
-def _pad_time(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """Right-pad dim 1 (time) of a (B, T, ...) tensor with zeros."""
-    if pad == 0:
-        return x
-    return F.pad(x, [0, 0] * (x.dim() - 2) + [0, pad])
 
 
 def _causal_exp(diff: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -87,30 +81,20 @@ def gla_chunk(
     output_final_state: bool = False,
     chunk_size: int = 64,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    B, T, H, K = q.shape
-    V = v.shape[-1]
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    acc = torch.float64 if v.dtype == torch.float64 else torch.float32
-    if scale is None:
-        scale = K ** -0.5
+    B, T, H, K, V, acc, scale = setup(q, v, scale)
     per_channel = g is not None and g.dim() == 4
 
     C = chunk_size
-    N = max(1, -(-T // C))
-    pad = N * C - T
+    N = n_chunks(T, C)
     sub = _SUB if C % _SUB == 0 else C
 
-    def chunks(x):  # (B, T, H, ...) -> (B, H, N, C, ...) in acc dtype
-        x = _pad_time(x.to(acc), pad)
-        x = x.reshape(B, N, C, H, *x.shape[3:])
-        return x.transpose(1, 3).transpose(2, 3)
-
-    qc, kc, vc = chunks(q), chunks(k), chunks(v)  # (B, H, N, C, K|V)
+    qc, kc, vc = (to_chunks(x, C, acc) for x in (q, k, v))  # (B, H, N, C, K|V)
     if g is None:
         gc = qc.new_zeros(B, H, N, C)  # (B, H, N, C)
     else:
-        gc = chunks(g)  # (B, H, N, C, K) or (B, H, N, C)
+        gc = to_chunks(g, C, acc)  # (B, H, N, C, K) or (B, H, N, C)
     b = gc.cumsum(dim=3)  # cumulative log decay inside each chunk
 
     if per_channel:
@@ -128,15 +112,11 @@ def gla_chunk(
 
     o = A @ vc  # (B, H, N, C, V) intra-chunk part
 
-    if initial_state is None:
-        S = qc.new_zeros(B, H, K, V)  # (B, H, K, V)
-    else:
-        S = initial_state.to(acc)
+    S = start_state(initial_state, qc, B, H, K, V, acc)  # (B, H, K, V)
     o_inter = []
     for n in range(N):
         o_inter.append(q_in[:, :, n] @ S)  # (B, H, C, V)
         S = s_decay[:, :, n] * S + k_out[:, :, n].transpose(-1, -2) @ vc[:, :, n]
     o = (o + torch.stack(o_inter, dim=2)) * scale  # (B, H, N, C, V)
 
-    o = o.permute(0, 2, 3, 1, 4).reshape(B, N * C, H, V)[:, :T]  # (B, T, H, V)
-    return o.to(v.dtype), (S if output_final_state else None)
+    return from_chunks(o, T).to(v.dtype), (S if output_final_state else None)  # (B, T, H, V)

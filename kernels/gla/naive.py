@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from kernels._forms import setup, start_state
+
 
 def gla_recurrent(
     q: torch.Tensor,  # (B, T, H, K)
@@ -21,11 +23,7 @@ def gla_recurrent(
     initial_state: torch.Tensor | None = None,  # (B, H, K, V)
     output_final_state: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    B, T, H, K = q.shape
-    V = v.shape[-1]
-    acc = torch.float64 if v.dtype == torch.float64 else torch.float32
-    if scale is None:
-        scale = K ** -0.5
+    B, T, H, K, V, acc, scale = setup(q, v, scale)
 
     q, k, v = q.to(acc), k.to(acc), v.to(acc)
     if g is not None:
@@ -33,10 +31,7 @@ def gla_recurrent(
         if g.dim() == 3:  # per-head scalar gate -> broadcast over K
             g = g.unsqueeze(-1)  # (B, T, H, 1)
 
-    if initial_state is None:
-        S = q.new_zeros(B, H, K, V)  # (B, H, K, V)
-    else:
-        S = initial_state.to(acc)
+    S = start_state(initial_state, q, B, H, K, V, acc)  # (B, H, K, V)
 
     outs = []
     for t in range(T):

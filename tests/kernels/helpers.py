@@ -6,6 +6,24 @@ import torch.nn.functional as F
 
 B, H, K, V = 2, 2, 8, 8
 
+# Shapes of the Triton kernel tests on the device: T = 1, odd lengths, several chunks, K != V, the head-size bounds.
+TRITON_CASES = [  # (B, T, H, K, V)
+    (2, 1, 2, 64, 64),
+    (2, 37, 3, 64, 64),
+    (1, 100, 2, 32, 128),
+    (2, 1000, 2, 64, 64),
+    (1, 130, 1, 128, 128),
+    (1, 70, 2, 16, 32),
+]
+
+
+def skip_without_cuda_triton() -> None:
+    import pytest
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    pytest.importorskip("triton")
+
 
 def make_inputs(T, *, gate, dtype=torch.float64, delta=False, init=False, g_min=-1.0, seed=0):
     """Leaf tensors for one call. gate: 'channel' (B, T, H, K), 'scalar' (B, T, H) or None."""

@@ -3,23 +3,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-pytestmark = pytest.mark.gpu
+from tests.kernels.helpers import TRITON_CASES as CASES, skip_without_cuda_triton  # noqa: E402
 
-CASES = [  # (B, T, H, K, V)
-    (2, 1, 2, 64, 64),
-    (2, 37, 3, 64, 64),
-    (1, 100, 2, 32, 128),
-    (2, 1000, 2, 64, 64),
-    (1, 130, 1, 128, 128),
-    (1, 70, 2, 16, 32),
-]
+pytestmark = pytest.mark.gpu
 
 
 @pytest.fixture(autouse=True)
 def _cuda():
-    if not torch.cuda.is_available():
-        pytest.skip("needs CUDA")
-    pytest.importorskip("triton")
+    skip_without_cuda_triton()
 
 
 # Triton 3.6 / H100: the delta-rule backward failed the device check (gated: NaN dv / illegal address);
