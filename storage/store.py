@@ -26,10 +26,11 @@ from storage import arguments
 from storage.convert import evaluation_record, study_record, utc
 from storage.db import BUSY_TIMEOUT_S, WRITE_OPTION, connect
 from storage.diff import first_difference
-from storage.errors import StorageError, StudyNotFound, one_line
+from storage.errors import StorageError, one_line
 from storage.jsoncodec import from_db, to_db
 from storage.keys import proxy_key as make_proxy_key
 from storage.pareto import non_dominated
+from storage.queries import candidate_row, evaluations_query, insert_ignoring, metric_values, study_row
 from storage.records import EvaluationRecord, StudyRecord, StudySummary
 from storage.schema import DEFAULT_FIDELITY, METRIC_COLUMNS, CandidateRow, EvaluationRow, ParetoRow, StudyRow
 
@@ -37,7 +38,6 @@ from storage.schema import DEFAULT_FIDELITY, METRIC_COLUMNS, CandidateRow, Evalu
 INTERRUPTED = "interrupted"
 _COPIED = ("candidate_id", "proxy_key", "proxy", "fidelity", "seed", "metrics", "device", "wall_time_s",
            *METRIC_COLUMNS)
-_MAX_LISTED = 20
 
 
 def open_store(url: str | os.PathLike | None = None, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> "Store":
@@ -115,7 +115,7 @@ class Store:
         }
         arguments.text(optuna_study_name, "optuna_study_name", optional=True)
         with self._session(f"creating or resuming study {name!r}", write=True) as session:
-            insert = _insert(session, StudyRow).values(
+            insert = insert_ignoring(session, StudyRow).values(
                 name=name, created_at=_now(), optuna_study_name=optuna_study_name or name, **given
             )
             session.execute(insert.on_conflict_do_nothing(index_elements=["name"]))
@@ -138,7 +138,7 @@ class Store:
         """The study called `name`; `StudyNotFound` (listing the existing names) when there is none."""
         arguments.study_name(name)
         with self._session(f"reading study {name!r}") as session:
-            return study_record(self._study_row(session, name))
+            return study_record(study_row(session, name, self.url))
 
     def list_studies(self) -> list[StudySummary]:
         """Every study, oldest first, with its counts of complete/failed/running evaluations and front size."""
@@ -209,8 +209,8 @@ class Store:
         arguments.text(device, "device", optional=True)
         name = _study_name(study, optional=True)
         with self._session(f"starting an evaluation of {layout!r}", write=True) as session:
-            study_id = None if name is None else self._study_row(session, name).id
-            candidate = self._candidate(session, layout, n_layers, n_attention)
+            study_id = None if name is None else study_row(session, name, self.url).id
+            candidate = candidate_row(session, layout, n_layers, n_attention)
             row = EvaluationRow(
                 study_id=study_id,
                 candidate_id=candidate.id,
@@ -232,7 +232,7 @@ class Store:
     ) -> EvaluationRecord:
         """Mark a running evaluation `complete` with its metrics (any JSON dict; recall, perplexity, flops,
         params and state_bytes, when present, must be numbers and are copied to their own columns)."""
-        values = self._metric_values(metrics)
+        values = metric_values(metrics)
         return self._close(eval_id, "complete", error=None, wall_time_s=wall_time_s, **values)
 
     def fail_evaluation(self, eval_id: int, *, error: str, wall_time_s: float | None = None) -> EvaluationRecord:
@@ -244,7 +244,7 @@ class Store:
         self, eval_id: int, *, metrics: dict[str, Any] | None = None, wall_time_s: float | None = None
     ) -> EvaluationRecord:
         """Mark a running evaluation `pruned` (stopped early by the search), with the metrics it reached."""
-        values = self._metric_values(metrics or {})
+        values = metric_values(metrics or {})
         return self._close(eval_id, "pruned", error=None, wall_time_s=wall_time_s, **values)
 
     def copy_evaluation(self, source_id: int, *, study: str | StudyRecord, trial_number: int | None = None) -> int:
@@ -253,7 +253,7 @@ class Store:
         arguments.integer(trial_number, "trial_number", minimum=0, optional=True)
         name = _study_name(study)
         with self._session(f"copying evaluation {source_id} into study {name!r}", write=True) as session:
-            study_id = self._study_row(session, name).id
+            study_id = study_row(session, name, self.url).id
             source = session.get(EvaluationRow, source_id)
             if source is None or source.status != "complete":
                 state = "does not exist" if source is None else f"is {source.status}"
@@ -272,7 +272,7 @@ class Store:
 
     def get_evaluation(self, eval_id: int) -> EvaluationRecord:
         with self._session(f"reading evaluation {eval_id}") as session:
-            found = session.execute(_evaluations().where(EvaluationRow.id == eval_id)).first()
+            found = session.execute(evaluations_query().where(EvaluationRow.id == eval_id)).first()
             if found is None:
                 raise StorageError(f"no evaluation with id {eval_id} in {self.url}")
             return evaluation_record(*found)
@@ -283,7 +283,7 @@ class Store:
         """The cache: a complete evaluation of `layout` under the same proxy settings and seed (and
         fidelity, when given), from any study; originals before copies, then the most recent. None if none."""
         with self._session(f"looking up {layout!r}") as session:
-            query = _evaluations().where(
+            query = evaluations_query().where(
                 CandidateRow.layout == layout,
                 EvaluationRow.proxy_key == proxy_key,
                 EvaluationRow.seed == seed,
@@ -304,7 +304,7 @@ class Store:
         wanted = arguments.statuses(status)
         name = _study_name(study)
         with self._session(f"reading evaluations of study {name!r}") as session:
-            query = _evaluations().where(EvaluationRow.study_id == self._study_row(session, name).id)
+            query = evaluations_query().where(EvaluationRow.study_id == study_row(session, name, self.url).id)
             if wanted is not None:
                 query = query.where(EvaluationRow.status.in_(wanted))
             if fidelity is not None:
@@ -316,7 +316,7 @@ class Store:
         "interrupted"; return how many. Call it when a search resumes, before new work starts."""
         name = _study_name(study)
         with self._session(f"reconciling study {name!r}", write=True) as session:
-            study_id = self._study_row(session, name).id
+            study_id = study_row(session, name, self.url).id
             result = session.execute(
                 update(EvaluationRow)
                 .where(EvaluationRow.study_id == study_id, EvaluationRow.status == "running")
@@ -332,12 +332,12 @@ class Store:
         name = _study_name(study)
         with self._session(f"updating the Pareto front of study {name!r}", write=True) as session:
             # Lock the study row: concurrent updates of one study take their snapshot numbers in turn.
-            row = self._study_row(session, name, lock=True)
+            row = study_row(session, name, self.url, lock=True)
             record = study_record(row)
             done = [
                 evaluation_record(*found)
                 for found in session.execute(
-                    _evaluations()
+                    evaluations_query()
                     .where(EvaluationRow.study_id == row.id, EvaluationRow.status == "complete")
                     .order_by(EvaluationRow.id)
                 )
@@ -356,11 +356,11 @@ class Store:
         """The latest stored Pareto snapshot of the study (by evaluation id); computes one if none exists."""
         name = _study_name(study)
         with self._session(f"reading the Pareto front of study {name!r}") as session:
-            study_id = self._study_row(session, name).id
+            study_id = study_row(session, name, self.url).id
             last = session.scalar(select(func.max(ParetoRow.snapshot)).where(ParetoRow.study_id == study_id))
             if last is not None:
                 query = (
-                    _evaluations()
+                    evaluations_query()
                     .join(ParetoRow, ParetoRow.evaluation_id == EvaluationRow.id)
                     .where(ParetoRow.study_id == study_id, ParetoRow.snapshot == last)
                     .order_by(EvaluationRow.id)
@@ -381,41 +381,6 @@ class Store:
             raise StorageError(f"database error while {what} in {self.url}: {detail:.300}") from error
         except sa_exc.SQLAlchemyError as error:
             raise StorageError(f"database error while {what} in {self.url}: {one_line(error):.300}") from error
-
-    def _study_row(self, session: Session, name: str, *, lock: bool = False) -> StudyRow:
-        query = select(StudyRow).where(StudyRow.name == name)
-        if lock:
-            query = query.with_for_update()
-        row = session.scalars(query).one_or_none()
-        if row is None:
-            names = session.scalars(select(StudyRow.name).order_by(StudyRow.created_at, StudyRow.id)).all()
-            if not names:
-                known = "there are no studies yet"
-            else:
-                shown = ", ".join(repr(n) for n in names[:_MAX_LISTED])
-                more = f" and {len(names) - _MAX_LISTED} more" if len(names) > _MAX_LISTED else ""
-                known = f"existing studies: {shown}{more}"
-            raise StudyNotFound(f"no study named {name!r} in {self.url}; {known}")
-        return row
-
-    def _candidate(self, session: Session, layout: str, n_layers: int, n_attention: int) -> CandidateRow:
-        insert = _insert(session, CandidateRow).values(layout=layout, n_layers=n_layers, n_attention=n_attention)
-        session.execute(insert.on_conflict_do_nothing(index_elements=["layout"]))
-        row = session.scalars(select(CandidateRow).where(CandidateRow.layout == layout)).one()
-        if (row.n_layers, row.n_attention) != (n_layers, n_attention):
-            raise StorageError(
-                f"layout {layout!r} is stored with {row.n_layers} layers and {row.n_attention} attention layers, "
-                f"not {n_layers} and {n_attention}; pass the canonical layout string and its own counts"
-            )
-        return row
-
-    @staticmethod
-    def _metric_values(metrics: dict[str, Any]) -> dict[str, Any]:
-        arguments.settings(metrics, "metrics")
-        stored = to_db(metrics, what="metrics")
-        plain = from_db(stored)
-        columns = {name: arguments.metric_number(plain.get(name), f"metric {name!r}") for name in METRIC_COLUMNS}
-        return {"metrics": stored, **columns}
 
     def _close(
         self, eval_id: int, status: str, *, error: str | None, wall_time_s: Any, **values: Any
@@ -438,26 +403,8 @@ class Store:
             for field, value in values.items():
                 setattr(row, field, value)
             session.flush()
-            found = session.execute(_evaluations().where(EvaluationRow.id == eval_id)).one()
+            found = session.execute(evaluations_query().where(EvaluationRow.id == eval_id)).one()
             return evaluation_record(*found)
-
-
-def _evaluations():
-    """SELECT evaluation, its candidate, its study name (None outside a study)."""
-    return (
-        select(EvaluationRow, CandidateRow, StudyRow.name)
-        .join(CandidateRow, CandidateRow.id == EvaluationRow.candidate_id)
-        .outerjoin(StudyRow, StudyRow.id == EvaluationRow.study_id)
-    )
-
-
-def _insert(session: Session, model):
-    """INSERT with ON CONFLICT DO NOTHING support on both backends."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(model)
 
 
 def _study_name(study: str | StudyRecord | None, *, optional: bool = False) -> str | None:
