@@ -115,3 +115,13 @@ def test_objectives_on_metrics_without_a_column(store):
     store.finish_evaluation(start(store, seed=1), metrics={"mqar_512": 0.8, "state_bytes": 100})
     c = store.finish_evaluation(start(store, seed=2), metrics={"mqar_512": 0.1, "state_bytes": 10})
     assert [e.id for e in store.update_pareto("demo")] == [a.id, c.id]
+
+
+def test_dominates_with_and_without_a_tolerance():
+    from storage.pareto import dominates
+
+    assert dominates((1.0, 2.0), (1.0, 3.0)) and not dominates((1.0, 3.0), (1.0, 3.0))
+    assert not dominates((1.0, 2.0), (2.0, 1.0))
+    # beats by more than the tolerance in every coordinate, strictly in one
+    assert dominates((1.0, 1.0), (2.0, 2.5), tol=(1.0, 1.0)) and not dominates((1.0, 1.0), (2.0, 2.0), tol=(1.0, 1.0))
+    assert not dominates((1.0, 1.0), (1.5, 3.0), tol=(1.0, 0.0))
