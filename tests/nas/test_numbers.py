@@ -20,4 +20,4 @@ def test_styles(v, cells):
 
 def test_non_floats_print_as_they_are():
     assert cell(7) == score(7) == stat(7) == "7" and cell("x") == "x"
-    assert stat(0.0123) == "0.0123" and stat(0.01, digits=4) == "0.01" and number(2.5, digits=2) == "2.5"
+    assert stat(0.0123) == "0.012" and stat(0.01, digits=4) == "0.01" and number(2.5, digits=2) == "2.5"
