@@ -35,7 +35,8 @@ BUSY_TIMEOUT_S = 60.0
 PG_CONNECT_TIMEOUT_S = 10
 _DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql"}
 _PIP = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]", "pg8000": "pg8000"}
-WRITE_OPTION = "hnas_write"  # execution option of a write transaction (SQLite: BEGIN IMMEDIATE)
+WRITE_OPTION = "hnas_write"
+"""Execution option marking a write transaction (SQLite takes the write lock at BEGIN for those)."""
 _SCHEMA_LOCK = 0x686E6173  # "hnas": PostgreSQL advisory lock held while tables are created or checked
 
 

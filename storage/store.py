@@ -34,7 +34,6 @@ from storage.queries import candidate_row, evaluations_query, insert_ignoring, m
 from storage.records import EvaluationRecord, StudyRecord, StudySummary
 from storage.schema import DEFAULT_FIDELITY, METRIC_COLUMNS, CandidateRow, EvaluationRow, ParetoRow, StudyRow
 
-"""Execution option marking a write transaction (SQLite takes the write lock at BEGIN for those)."""
 INTERRUPTED = "interrupted"
 _COPIED = ("candidate_id", "proxy_key", "proxy", "fidelity", "seed", "metrics", "device", "wall_time_s",
            *METRIC_COLUMNS)
