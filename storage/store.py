@@ -29,7 +29,9 @@ from storage.jsoncodec import from_db, to_db
 from storage.keys import proxy_key as make_proxy_key
 from storage.pareto import non_dominated
 from storage.records import EvaluationRecord, StudyRecord, StudySummary
-from storage.schema import DEFAULT_FIDELITY, METRIC_COLUMNS, CandidateRow, EvaluationRow, ParetoRow, StudyRow
+from storage.schema import (
+    DEFAULT_FIDELITY, METRIC_COLUMNS, CandidateRow, EvaluationRow, ParetoRow, StudyRow, SweepPointRow,
+)
 
 WRITE_OPTION = "hnas_write"
 """Execution option marking a write transaction (SQLite takes the write lock at BEGIN for those)."""
@@ -217,17 +219,36 @@ class Store:
             return row.id
 
     def finish_evaluation(
-        self, eval_id: int, *, metrics: dict[str, Any], wall_time_s: float | None = None
+        self, eval_id: int, *, metrics: dict[str, Any], wall_time_s: float | None = None,
+        sweep: Iterable[dict[str, Any]] = (),
     ) -> EvaluationRecord:
         """Mark a running evaluation `complete` with its metrics (any JSON dict; recall, perplexity, flops,
-        params and state_bytes, when present, must be numbers and are copied to their own columns)."""
+        params and state_bytes, when present, must be numbers and are copied to their own columns) and the
+        points of its learning-rate sweep (dicts with task, lr, status, steps, score, loss, error,
+        wall_time_s), in the same transaction."""
         values = self._metric_values(metrics)
-        return self._close(eval_id, "complete", error=None, wall_time_s=wall_time_s, **values)
+        points = [_sweep_row(p) for p in sweep]
+        return self._close(eval_id, "complete", error=None, wall_time_s=wall_time_s, sweep=points, **values)
 
-    def fail_evaluation(self, eval_id: int, *, error: str, wall_time_s: float | None = None) -> EvaluationRecord:
-        """Mark a running evaluation `failed` with its error text (e.g. the exception's one-line summary)."""
+    def fail_evaluation(self, eval_id: int, *, error: str, wall_time_s: float | None = None,
+                        sweep: Iterable[dict[str, Any]] = ()) -> EvaluationRecord:
+        """Mark a running evaluation `failed` with its error text (e.g. the exception's one-line summary) and
+        the sweep points it ran (every one failed, or it was cut off)."""
         checks.text(error, "error")
-        return self._close(eval_id, "failed", error=error, wall_time_s=wall_time_s)
+        points = [_sweep_row(p) for p in sweep]
+        return self._close(eval_id, "failed", error=error, wall_time_s=wall_time_s, sweep=points)
+
+    def sweep_points(self, eval_id: int) -> list[dict[str, Any]]:
+        """The learning-rate sweep of an evaluation (of the one it was copied from, for a cache copy), in order."""
+        checks.integer(eval_id, "evaluation id")
+        with self._session(f"reading the sweep of evaluation {eval_id}") as session:
+            row = session.get(EvaluationRow, eval_id)
+            if row is None:
+                raise StorageError(f"no evaluation with id {eval_id} in {self.url}")
+            source = row.cached_from if row.cached_from is not None else row.id
+            rows = session.scalars(select(SweepPointRow).where(SweepPointRow.evaluation_id == source)
+                                   .order_by(SweepPointRow.id)).all()
+            return [{k: getattr(r, k) for k in _SWEEP_FIELDS} for r in rows]
 
     def prune_evaluation(
         self, eval_id: int, *, metrics: dict[str, Any] | None = None, wall_time_s: float | None = None
@@ -407,7 +428,8 @@ class Store:
         return {"metrics": stored, **columns}
 
     def _close(
-        self, eval_id: int, status: str, *, error: str | None, wall_time_s: Any, **values: Any
+        self, eval_id: int, status: str, *, error: str | None, wall_time_s: Any,
+        sweep: list[dict[str, Any]] = (), **values: Any
     ) -> EvaluationRecord:
         checks.integer(eval_id, "evaluation id")
         seconds = checks.seconds(wall_time_s)
@@ -426,9 +448,32 @@ class Store:
             row.finished_at = _now()
             for field, value in values.items():
                 setattr(row, field, value)
+            session.add_all(SweepPointRow(evaluation_id=eval_id, **p) for p in sweep)
             session.flush()
             found = session.execute(_evaluations().where(EvaluationRow.id == eval_id)).one()
             return evaluation_record(*found)
+
+
+_SWEEP_FIELDS = ("task", "lr", "status", "steps", "score", "loss", "error", "wall_time_s")
+
+
+def _sweep_row(point: dict[str, Any]) -> dict[str, Any]:
+    """A sweep point checked and reduced to the table's columns."""
+    if not isinstance(point, dict):
+        raise StorageError(f"a sweep point must be a dict, got {type(point).__name__}")
+    checks.text(point.get("task"), "sweep task")
+    if point.get("status") not in ("complete", "failed"):
+        raise StorageError(f"sweep point status must be complete or failed, got {point.get('status')!r}")
+    lr = checks.metric_number(point.get("lr"), "sweep lr")
+    if lr is None or not lr > 0:
+        raise StorageError(f"sweep lr must be a positive number, got {point.get('lr')!r}")
+    row = {"task": point["task"], "lr": lr, "status": point["status"],
+           "steps": checks.integer(point.get("steps", 0), "sweep steps", minimum=0),
+           "score": checks.metric_number(point.get("score"), "sweep score"),
+           "loss": checks.metric_number(point.get("loss"), "sweep loss"),
+           "error": checks.text(point.get("error"), "sweep error", optional=True),
+           "wall_time_s": checks.seconds(point.get("wall_time_s"))}
+    return row
 
 
 def _evaluations():
