@@ -7,6 +7,7 @@ A budget serialises to a dict that, with the seed, keys the evaluation cache in 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -153,8 +154,8 @@ def _coerce(key: str, value: Any, typ: str) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        if typ.startswith("tuple"):
-            return tuple(float(v) for v in value.split(",") if v.strip())
+        if typ.startswith("tuple"):  # "1e-3,3e-3" (or 1e-3/3e-3 inside a --level, whose items are comma-separated)
+            return tuple(float(v) for v in re.split(r"[,;/\s]+", value) if v.strip())
         if typ == "int":
             return int(float(value)) if "e" in value.lower() else int(value)
         if typ == "float":

@@ -104,14 +104,7 @@ def train(model: nn.Module, feed, cfg: TrainConfig, device: torch.device,
 
     With `check` and `check_every`, `check(steps_done)` runs after every `check_every` steps (and after the last):
     True stops training there (an early stop)."""
-    feeds = _as_round_robin(feed)
-    model.train()
-    if cfg.graph:
-        if device.type != "cuda":
-            raise ValueError("graph training needs a CUDA device")
-        engine = _GraphEngine(model, feeds, cfg, device)
-    else:
-        engine = _EagerEngine(model, feeds, cfg, device)
+    engine = make_engine(model, feed, cfg, device)
     result = TrainResult()
     pending = 0
     for step in range(cfg.steps):
@@ -136,7 +129,20 @@ def train(model: nn.Module, feed, cfg: TrainConfig, device: torch.device,
     return result
 
 
-class _EagerEngine:
+def make_engine(model: nn.Module, feed, cfg: TrainConfig, device: torch.device) -> "EagerEngine | GraphEngine":
+    """The engine that runs `cfg`'s steps: `engine.step(s)` trains step s, `engine.losses(a, b)` reads losses back."""
+    feeds = _as_round_robin(feed)
+    model.train()
+    if cfg.graph:
+        if device.type != "cuda":
+            raise ValueError("graph training needs a CUDA device")
+        return GraphEngine(model, feeds, cfg, device)
+    return EagerEngine(model, feeds, cfg, device)
+
+
+class EagerEngine:
+    """One Python step at a time (the CPU path and the reference)."""
+
     def __init__(self, model: nn.Module, feeds: RoundRobin, cfg: TrainConfig, device: torch.device) -> None:
         self.model, self.feeds, self.cfg, self.device = model, feeds, cfg, device
         self.opt = make_optimizer(model, cfg, device)
@@ -161,7 +167,7 @@ class _EagerEngine:
         return torch.stack(self.hist[a:b]).float().cpu().tolist()
 
 
-class _GraphEngine:
+class GraphEngine:
     """One CUDA graph per feed; each reads its feed at its own counter and the schedule at the global one."""
 
     def __init__(self, model: nn.Module, feeds: RoundRobin, cfg: TrainConfig, device: torch.device) -> None:
