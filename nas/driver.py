@@ -45,20 +45,9 @@ class TrialOutcome:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-SUITE_KNOBS = ("recall_suite", "recall_ladder", "recall_tasks", "recall_noise", "recall_steps")
-LATE_KNOBS = {"token_shift": 0, "torch_compile": False}
-
-
 def proxy_settings(budget: Budget, fidelity: str = "default") -> dict[str, Any]:
     """What makes two evaluations comparable (the cache key, with layout and seed)."""
-    d = budget.to_dict()
-    if d.get("recall_suite", "mqar") == "mqar":  # the suite's knobs change nothing then: keep the older keys
-        for k in SUITE_KNOBS:
-            d.pop(k, None)
-    for k, default in LATE_KNOBS.items():  # knobs added later change no key while they keep their default
-        if d.get(k) == default:
-            d.pop(k)
-    return {"budget": d, "fidelity": fidelity}
+    return {"budget": budget.key_dict(), "fidelity": fidelity}
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -98,12 +87,13 @@ def evaluate_into(store: Store, *, layout: Layout, budget: Budget, seed: int, de
     except Exception as exc:  # a failed trial is recorded and the search goes on
         reason = failure_reason(exc)
         wall = time.perf_counter() - t0
-        store.fail_evaluation(eid, error=reason, wall_time_s=wall)
+        points = [p.to_dict() for p in getattr(exc, "points", ())]  # a sweep whose every point diverged
+        store.fail_evaluation(eid, error=reason, wall_time_s=wall, sweep=points)
         _free_cuda()
         return "failed", {}, reason, wall
     metrics = m.to_dict()
     metrics.update(m.extra.get("recall_tasks", {}))  # per-task recall scores as metrics of their own
-    store.finish_evaluation(eid, metrics=metrics, wall_time_s=m.wall_time_s)
+    store.finish_evaluation(eid, metrics=metrics, wall_time_s=m.wall_time_s, sweep=m.sweep)
     return "complete", metrics, None, m.wall_time_s
 
 

@@ -103,7 +103,7 @@ class EvalProgress:
             self._progress.stop()
 
     def __call__(self, phase: str, step: int, loss: float) -> None:
-        total = self.totals.get(phase, 0)
+        total = self.totals.get(phase.split()[0], 0)  # "mqar lr=0.001": one bar per sweep point
         done = step + 1
         if self._progress is not None:
             if phase not in self._tasks:

@@ -1,22 +1,30 @@
-"""Proxy training throughput: tokens per second and model FLOPs utilisation of the training step.
+"""Proxy training speed: per layout and engine (eager, CUDA graph), wall ms per step, GPU-busy ms per step and
+kernel launches per step (from the profiler), tokens per second and model FLOPs utilisation.
 
 MFU = 3 x (analytic forward FLOPs per token at the training length) x tokens/s / peak FLOP/s (forward plus a
-backward of twice its cost, the usual accounting; no recomputation counted).
+backward of twice its cost, the usual accounting; no recomputation counted). `workers > 1` runs that many
+processes training the same layout side by side on one device and reports their aggregate throughput.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time
+from dataclasses import replace
 
 import torch
 
 from proxies.budget import Budget
-from proxies.evaluate import build_model, runnable
-from proxies.train import TrainConfig, autocast, make_optimizer, token_loss
+from proxies.build import build_model, runnable
+from proxies.feeds import TableFeed
+from proxies.train import TrainConfig, make_engine
 from search_space.layout import Layout
 
 # Dense bf16 peaks from the vendors' datasheets (FLOP/s), used only for MFU.
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
+PROFILED_STEPS = 5
+LAUNCH_CALLS = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx", "cudaGraphLaunch",
+                "cudaMemcpyAsync", "cudaMemsetAsync")
 
 
 def peak_flops(device: torch.device) -> float | None:
@@ -31,53 +39,134 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench_proxy(layouts: list[str], budget: Budget, device: str, steps: int = 20, warmup: int = 3,
+def task_shape(budget: Budget, task: str) -> tuple[int, int, int]:
+    """(batch, sequence length, vocabulary) of a task's training step: "lm" or "mqar"."""
+    if task == "mqar":
+        return budget.mqar_batch, budget.mqar_seq_len, budget.mqar_vocab
+    return budget.lm_batch, budget.lm_seq_len, 256
+
+
+def bench_proxy(layouts: list[str], budget: Budget, device: str, *, steps: int = 20, warmup: int = 3,
+                graphs: tuple[bool, ...] = (False, True), task: str = "lm", workers: int = 1,
                 peak: float | None = None) -> list[dict]:
-    """Time `steps` language-model training steps (after `warmup`) of each layout at the budget's LM shapes."""
+    """Time `steps` training steps (after `warmup`) of each layout at the task's shapes, once per engine."""
     dev = torch.device(device)
     peak = peak if peak is not None else peak_flops(dev)
-    return [_bench_one(Layout.parse(text), budget, dev, steps, warmup, peak) for text in layouts]
+    rows = []
+    for text in layouts:
+        for graph in graphs:
+            if graph and dev.type != "cuda":
+                continue
+            b = replace(budget, graph="on" if graph else "off")
+            if workers > 1:
+                rows.append(_bench_workers(text, b, device, steps, warmup, task, workers, peak))
+            else:
+                rows.append(_bench_one(text, b, device, steps, warmup, task, peak, profile=True))
+    return rows
 
 
-def _bench_one(layout: Layout, budget: Budget, dev: torch.device, steps: int, warmup: int,
-               peak: float | None) -> dict:
-    model = build_model(layout, budget, 256, seed=0).to(dev)
-    run = runnable(model, budget)
-    opt = make_optimizer(model, TrainConfig(steps=1, lr=1e-4), dev)
-    x = torch.randint(0, 256, (budget.lm_batch, budget.lm_seq_len + 1), device=dev)
-    inputs, targets = x[:, :-1], x[:, 1:]
+class _Run:
+    """A model, its engine and a feed of random tokens at the task's shapes, ready to step."""
 
-    def step() -> None:
-        with autocast(dev, budget.precision):
-            loss = token_loss(run(inputs), targets)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def __init__(self, layout: Layout, budget: Budget, dev: torch.device, total: int, task: str) -> None:
+        B, T, V = task_shape(budget, task)
+        self.model = build_model(layout, budget, V, seed=0).to(dev)
+        x = torch.randint(0, V, (max(2 * B, 256), T + 1), generator=torch.Generator().manual_seed(0))
+        feed = TableFeed.shuffled(x[:, :-1], x[:, 1:], B, total, 0, dev)
+        cfg = TrainConfig(steps=total, lr=1e-4, precision=budget.precision, graph=budget.uses_graph(str(dev)))
+        self.engine = make_engine(runnable(self.model, budget), feed, cfg, dev)
+        self.step_no, self.dev, self.tokens = 0, dev, B * T
 
-    for _ in range(warmup):
-        step()
-    _sync(dev)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync(dev)
-    sec = (time.perf_counter() - t0) / steps
-    tps = budget.lm_batch * budget.lm_seq_len / sec
-    fwd = model.flops_per_token(budget.lm_seq_len)
+    def run(self, n: int) -> float:
+        """Seconds per step over `n` steps."""
+        _sync(self.dev)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            self.engine.step(self.step_no)
+            self.step_no += 1
+        _sync(self.dev)
+        return (time.perf_counter() - t0) / n
+
+
+def _gpu_profile(run: _Run, n: int) -> tuple[float | None, float | None]:
+    """(GPU-busy ms per step: the union of device activity intervals, launch API calls per step)."""
+    if run.dev.type != "cuda":
+        return None, None
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        run.run(n)
+    intervals, launches = [], 0
+    for e in prof.events():
+        if e.device_type == torch.autograd.DeviceType.CUDA:
+            intervals.append((e.time_range.start, e.time_range.end))
+        elif e.name in LAUNCH_CALLS:
+            launches += 1
+    busy, end = 0.0, float("-inf")
+    for a, b in sorted(intervals):
+        if b > end:
+            busy += b - max(a, end)
+            end = b
+    return busy / 1e3 / n, launches / n
+
+
+def _bench_one(text: str, budget: Budget, device: str, steps: int, warmup: int, task: str, peak: float | None,
+               profile: bool) -> dict:
+    dev = torch.device(device)
+    layout = Layout.parse(text)
+    run = _Run(layout, budget, dev, warmup + steps + PROFILED_STEPS + 2, task)
+    run.run(max(warmup, 3))  # past the graph's eager warmup and capture
+    sec = run.run(steps)
+    busy, launches = _gpu_profile(run, PROFILED_STEPS) if profile else (None, None)
+    return _row(layout, budget, dev, task, run, sec, busy, launches, peak, workers=1)
+
+
+def _row(layout: Layout, budget: Budget, dev: torch.device, task: str, run: _Run, sec: float, busy, launches,
+         peak: float | None, workers: int) -> dict:
+    B, T, _ = task_shape(budget, task)
+    tps = workers * run.tokens / sec
+    fwd = run.model.flops_per_token(T)
     return {
-        "layout": layout.canonical(), "device": str(dev), "batch": budget.lm_batch, "seq_len": budget.lm_seq_len,
-        "d_model": budget.d_model, "params": model.num_params(), "ms_per_step": sec * 1e3,
-        "tokens_per_s": tps, "train_flops_per_token": 3 * fwd,
-        "mfu": (3 * fwd * tps / peak) if peak else None, "impl": budget.impl, "precision": budget.precision,
-        "torch_compile": budget.torch_compile,
+        "layout": layout.canonical(), "device": str(dev), "task": task, "batch": B, "seq_len": T,
+        "d_model": budget.d_model, "params": run.model.num_params(), "graph": budget.uses_graph(str(dev)),
+        "workers": workers, "ms_per_step": sec * 1e3, "gpu_busy_ms": busy, "launches_per_step": launches,
+        "tokens_per_s": tps, "train_flops_per_token": 3 * fwd, "mfu": (3 * fwd * tps / peak) if peak else None,
+        "impl": budget.impl, "precision": budget.precision, "torch_compile": budget.torch_compile,
     }
 
 
+def _worker(args) -> float:
+    text, budget, device, steps, warmup, task, barrier = args
+    dev = torch.device(device)
+    run = _Run(Layout.parse(text), budget, dev, warmup + steps + 4, task)
+    run.run(max(warmup, 3))
+    barrier.wait()
+    return run.run(steps)
+
+
+def _bench_workers(text: str, budget: Budget, device: str, steps: int, warmup: int, task: str, workers: int,
+                   peak: float | None) -> dict:
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager:
+        barrier = manager.Barrier(workers)
+        with ctx.Pool(workers) as pool:
+            secs = pool.map(_worker, [(text, budget, device, steps, warmup, task, barrier)] * workers)
+    dev = torch.device(device)
+    layout = Layout.parse(text)
+    run = _Run(layout, budget, torch.device("cpu"), 1, task)  # for the row's sizes only
+    run.dev = dev
+    return _row(layout, budget, dev, task, run, max(secs), None, None, peak, workers=workers)
+
+
 def format_rows(rows: list[dict]) -> str:
-    head = f"{'layout':24s} {'device':8s} {'B':>3s} {'T':>5s} {'ms/step':>8s} {'tokens/s':>10s} {'MFU':>6s}"
+    head = (f"{'layout':22s} {'engine':6s} {'wk':>2s} {'B':>3s} {'T':>5s} {'ms/step':>8s} {'busy ms':>8s} "
+            f"{'launch':>7s} {'tokens/s':>10s} {'MFU':>6s}")
     lines = [head, "-" * len(head)]
     for r in rows:
         mfu = f"{100 * r['mfu']:5.1f}%" if r["mfu"] is not None else "     -"
-        lines.append(f"{r['layout']:24s} {r['device']:8s} {r['batch']:3d} {r['seq_len']:5d} {r['ms_per_step']:8.1f} "
-                     f"{r['tokens_per_s']:10.0f} {mfu}")
+        busy = f"{r['gpu_busy_ms']:8.2f}" if r["gpu_busy_ms"] is not None else "       -"
+        launches = f"{r['launches_per_step']:7.0f}" if r["launches_per_step"] is not None else "      -"
+        engine = "graph" if r["graph"] else "eager"
+        lines.append(f"{r['layout']:22s} {engine:6s} {r['workers']:2d} {r['batch']:3d} {r['seq_len']:5d} "
+                     f"{r['ms_per_step']:8.2f} {busy} {launches} {r['tokens_per_s']:10.0f} {mfu}")
     return "\n".join(lines)

@@ -6,8 +6,15 @@ A budget serialises to a dict that, with the seed, keys the evaluation cache in 
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
+
+
+SUITE_KNOBS = ("recall_suite", "recall_ladder", "recall_tasks", "recall_noise", "recall_steps")
+LATE_KNOBS: dict[str, Any] = {"token_shift": 0, "torch_compile": False, "recall_lrs": (), "lm_lrs": (),
+                              "recall_target": 0.0, "recall_check_every": 0, "graph": "auto"}
 
 
 class BudgetError(ValueError):
@@ -31,6 +38,10 @@ class Budget:
     mqar_steps: int = 100
     mqar_batch: int = 32
     mqar_lr: float = 3e-3
+    # the recipe protocol: every layout trains at each learning rate of the sweep and keeps its best score
+    recall_lrs: tuple[float, ...] = ()  # learning rates of the recall sweep (): mqar_lr alone
+    recall_target: float = 0.0  # early stop once held-out validation accuracy reaches it (Zoology: 0.99); 0: off
+    recall_check_every: int = 0  # steps between early-stop checks (0: a twentieth of the steps)
     # recall suite (proxies/tasks/recall_suite.py): "mqar" trains the single MQAR task above (the default);
     # "ladder" trains one model on MQAR at a ladder of difficulties plus MAD's noisy recall and selective
     # copying, and reports each task's held-out accuracy and their mean as `recall`
@@ -45,6 +56,7 @@ class Budget:
     lm_steps: int = 100
     lm_batch: int = 16
     lm_lr: float = 3e-3
+    lm_lrs: tuple[float, ...] = ()  # learning rates of the language-modelling sweep (): lm_lr alone
     lm_eval_tokens: int = 32_768
     # cost accounting
     flops_context: int = 2048
@@ -55,6 +67,7 @@ class Budget:
     match_width: bool = False  # size every mixer to attention's per-layer parameters (proxies.width)
     token_shift: int = 0  # width of a residual depthwise causal conv on every block's mixer input (0: none)
     torch_compile: bool = False  # train and evaluate through torch.compile (same model; pays on long runs)
+    graph: str = "auto"  # training step as one CUDA graph: auto (on CUDA unless torch_compile), on, off
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -67,6 +80,18 @@ class Budget:
             raise BudgetError(f"precision must be bf16 or fp32, got {self.precision!r}")
         if self.impl not in ("auto", "chunk", "recurrent", "triton"):
             raise BudgetError(f"impl must be auto, chunk, recurrent or triton, got {self.impl!r}")
+        for name in ("recall_lrs", "lm_lrs"):
+            lrs = getattr(self, name)
+            if not isinstance(lrs, tuple) or any(
+                    isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0
+                    for v in lrs):
+                raise BudgetError(f"budget field {name} must be a comma list of positive learning rates, got {lrs!r}")
+            if len(set(lrs)) != len(lrs):
+                raise BudgetError(f"budget field {name} lists a learning rate twice: {lrs!r}")
+        if not self.recall_target <= 1:
+            raise BudgetError(f"recall_target is an accuracy in [0, 1] (0: no early stop), got {self.recall_target!r}")
+        if self.graph not in ("auto", "on", "off"):
+            raise BudgetError(f"graph must be auto, on or off, got {self.graph!r}")
         if self.token_shift == 1:
             raise BudgetError("token_shift is a convolution width: 0 (none) or at least 2")
         if self.recall_suite not in ("mqar", "ladder"):
@@ -84,9 +109,36 @@ class Budget:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def key_dict(self) -> dict[str, Any]:
+        """The budget as it keys the evaluation cache: every field, except that knobs added after the first
+        results were stored are left out while they keep their default (so older results still match), and the
+        recall suite's knobs are left out while the suite is plain MQAR (they change nothing then)."""
+        d = self.to_dict()
+        if d["recall_suite"] == "mqar":
+            for k in SUITE_KNOBS:
+                d.pop(k)
+        for k, default in LATE_KNOBS.items():
+            if d[k] == default:
+                d.pop(k)
+        return d
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Budget":
-        return cls(**d)
+        tuples = {f.name for f in fields(cls) if f.type.startswith("tuple")}
+        return cls(**{k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in d.items()})
+
+    def sweep(self, task: str) -> tuple[float, ...]:
+        """The learning rates a task trains at: "recall" (MQAR or the recall suite) or "lm"."""
+        if task == "recall":
+            return self.recall_lrs or (self.mqar_lr,)
+        return self.lm_lrs or (self.lm_lr,)
+
+    def uses_graph(self, device: str) -> bool:
+        """Whether training on `device` runs as CUDA graphs."""
+        on_cuda = str(device).startswith("cuda")
+        if self.graph == "on":
+            return on_cuda
+        return self.graph == "auto" and on_cuda and not self.torch_compile
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Budget":
         types = {f.name: f.type for f in fields(self)}
@@ -102,6 +154,8 @@ def _coerce(key: str, value: Any, typ: str) -> Any:
     if not isinstance(value, str):
         return value
     try:
+        if typ.startswith("tuple"):  # "1e-3,3e-3" (or 1e-3/3e-3 inside a --level, whose items are comma-separated)
+            return tuple(float(v) for v in re.split(r"[,;/\s]+", value) if v.strip())
         if typ == "int":
             return int(float(value)) if "e" in value.lower() else int(value)
         if typ == "float":
@@ -115,6 +169,7 @@ def _coerce(key: str, value: Any, typ: str) -> Any:
 
 PRESETS: dict[str, Budget] = {
     # CPU, seconds per layout: enough steps to move the metrics, for tests and the README's first command.
+    # One learning rate per task (no sweep) and no early stop.
     "smoke": Budget(
         name="smoke", n_layers=4, d_model=32, n_heads=2, chunk_size=16, window=16,
         mqar_vocab=32, mqar_seq_len=24, mqar_kv_pairs=4, mqar_train_examples=2_000, mqar_test_examples=200,
@@ -122,25 +177,24 @@ PRESETS: dict[str, Budget] = {
         lm_seq_len=64, lm_steps=30, lm_batch=16, lm_lr=1e-2, lm_eval_tokens=8_192,
         flops_context=2048, precision="fp32",
     ),
-    # One GPU, 12 layers. MQAR needs thousands of steps at depth 12 (attn*8 on CPU: 0.70 after 1000 steps), so
-    # with the PyTorch chunked mixers this is minutes, not one minute, per layout until the Triton path is proven.
-    # token_shift=2: deep softmax attention otherwise sits on an induction-head plateau whose length is a lottery
-    # over seeds (CPU, MQAR, 1000 steps: attn*4 0.29 / 0.98 by seed, attn*8 0.70; with the shift 0.94, 0.98, 0.99
-    # while gla*4 stays at 0.28), which would rank layouts by seed instead of by mixer.
+    # One GPU, 12 layers. Each layout trains at three learning rates per task and keeps its best (docs/recipe.md
+    # says why and what was measured); recall stops early at 0.99 held-out validation accuracy, as in Zoology.
     "quick": Budget(
         name="quick", n_layers=12, d_model=128, n_heads=2, chunk_size=64, window=64,
         mqar_vocab=256, mqar_seq_len=128, mqar_kv_pairs=16, mqar_train_examples=100_000,
-        mqar_test_examples=1_000, mqar_steps=3_000, mqar_batch=64, mqar_lr=3e-3,
-        lm_seq_len=512, lm_steps=500, lm_batch=32, lm_lr=2e-3, lm_eval_tokens=131_072,
-        flops_context=4096, token_shift=2,
+        mqar_test_examples=1_000, mqar_steps=3_000, mqar_batch=64, mqar_lr=1e-3,
+        recall_lrs=(3e-4, 1e-3, 3e-3), recall_target=0.99,
+        lm_seq_len=512, lm_steps=500, lm_batch=32, lm_lr=2e-3, lm_lrs=(1e-3, 2e-3, 4e-3), lm_eval_tokens=131_072,
+        flops_context=4096,
     ),
     # One GPU, several minutes per layout: closer to the published grids.
     "standard": Budget(
         name="standard", n_layers=24, d_model=256, n_heads=4, chunk_size=64, window=256,
         mqar_vocab=8192, mqar_seq_len=512, mqar_kv_pairs=64, mqar_train_examples=250_000,
         mqar_test_examples=3_000, mqar_steps=6_000, mqar_batch=64, mqar_lr=1e-3,
-        lm_seq_len=1024, lm_steps=4_000, lm_batch=32, lm_lr=1e-3, lm_eval_tokens=1_048_576,
-        flops_context=8192, token_shift=2,
+        recall_lrs=(1e-4, 3e-4, 1e-3, 3e-3), recall_target=0.99,
+        lm_seq_len=1024, lm_steps=4_000, lm_batch=32, lm_lr=1e-3, lm_lrs=(3e-4, 1e-3, 3e-3), lm_eval_tokens=1_048_576,
+        flops_context=8192,
     ),
 }
 

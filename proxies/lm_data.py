@@ -32,18 +32,13 @@ def prepare_lm(corpus: str) -> LMCorpus:
 
 
 @functools.lru_cache(maxsize=8)
-def _split(corpus: LMCorpus, seq_len: int):
+def lm_split(corpus: LMCorpus, seq_len: int):
+    """The corpus split into training tokens and a held-out validation tail (`proxies.tasks.lm.LMData`)."""
     from proxies.tasks.lm import LMData
 
     return LMData(corpus.tokens, seq_len=seq_len)
 
 
-def lm_train_batches(corpus: LMCorpus, batch: int, seq_len: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    gen = torch.Generator().manual_seed(seed)
-    for w in _split(corpus, seq_len).train_batches(batch, gen):
-        yield w[:, :-1], w[:, 1:]
-
-
 def lm_eval_batches(corpus: LMCorpus, batch: int, seq_len: int, max_tokens: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    for w in _split(corpus, seq_len).val_batches(batch, max_windows=max(1, max_tokens // seq_len)):
+    for w in lm_split(corpus, seq_len).val_batches(batch, max_windows=max(1, max_tokens // seq_len)):
         yield w[:, :-1], w[:, 1:]

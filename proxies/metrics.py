@@ -22,6 +22,10 @@ class Metrics:
     tokenizer: str = "bytes-utf8"
     corpus: str = ""
     seed: int = 0
+    recall_lr: float | None = None  # the learning rate that won the recall sweep
+    lm_lr: float | None = None  # the learning rate that won the language-modelling sweep
+    recall_steps: int | None = None  # steps the winning recall point trained (fewer after an early stop)
+    sweep: list[dict[str, Any]] = field(default_factory=list)  # every sweep point: task, lr, steps, score, ...
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

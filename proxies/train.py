@@ -1,16 +1,29 @@
-"""The proxy training loop: AdamW (fused on CUDA), warmup + cosine schedule, bf16 autocast on CUDA,
-gradient clipping, and a hard stop on a non-finite loss."""
+"""The proxy training loop: AdamW, warmup + cosine schedule, bf16 autocast on CUDA, gradient clipping, a hard
+stop on a non-finite loss, and an optional early stop.
+
+Two engines run the same step on the same batches (`proxies.feeds`):
+- eager: one Python step at a time (the CPU path, and the reference);
+- graph: on CUDA, the whole step (batch gather, forward, backward, clipping, AdamW with `capturable=True`, the
+  learning rate, the loss record) captured once as a CUDA graph per feed and replayed, so a step is one launch
+  and never waits for the host. Losses are read back every `READ_EVERY` steps, as in eager.
+The two give the same losses up to float reordering (tests/proxies/test_graph_gpu.py).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
-from typing import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from proxies.feeds import RoundRobin
+
+READ_EVERY = 25  # steps between loss read-backs (and the non-finite check)
+WARMUP_STEPS = 2  # eager steps per feed before capture (they initialise the optimizer state)
 
 
 class NonFiniteLoss(RuntimeError):
@@ -25,11 +38,23 @@ class TrainConfig:
     warmup_frac: float = 0.1
     grad_clip: float = 1.0
     precision: str = "bf16"
+    graph: bool = False  # capture the step as a CUDA graph (CUDA only)
+    task: str = "train"  # named in a divergence message
+
+
+@dataclass
+class TrainResult:
+    losses: list[float] = field(default_factory=list)
+    steps: int = 0  # steps taken (fewer than cfg.steps after an early stop)
+    stopped_early: bool = False
+
+
+Check = Callable[[int], bool]  # called after step s (1-based count of steps done); True stops training
 
 
 def autocast(device: torch.device, precision: str):
     if device.type == "cuda" and precision == "bf16":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)  # no weight cache: graph-safe
     return contextlib.nullcontext()
 
 
@@ -41,15 +66,26 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         (decay if p.dim() >= 2 and "embed" not in name else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device,
+                   lr: torch.Tensor | None = None) -> torch.optim.Optimizer:
+    """AdamW (fused on CUDA). With a tensor `lr` the optimizer is capturable and reads that tensor every step."""
+    groups = param_groups(model, cfg.weight_decay)
     kw = {"fused": True} if device.type == "cuda" else {}
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), **kw)
+    if lr is None:
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), **kw)
+    opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), capturable=True, **kw)
+    for group in opt.param_groups:
+        group["lr"] = lr  # every group reads the one tensor the graph writes
+    return opt
 
 
 def token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -57,52 +93,138 @@ def token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.float().flatten(0, -2), targets.flatten(), ignore_index=-100)
 
 
-def train(
-    model: nn.Module,
-    batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
-    cfg: TrainConfig,
-    device: torch.device,
-    on_step: Callable[[int, float], None] | None = None,
-) -> list[float]:
-    """Train for `cfg.steps` steps on (inputs, targets) batches; returns the loss every step."""
-    model.train()
-    opt = make_optimizer(model, cfg, device)
-    losses: list[float] = []
-    pending: list[torch.Tensor] = []
+def _as_round_robin(feed) -> RoundRobin:
+    return feed if isinstance(feed, RoundRobin) else RoundRobin([feed])
+
+
+def train(model: nn.Module, feed, cfg: TrainConfig, device: torch.device,
+          on_step: Callable[[int, float], None] | None = None,
+          check: Check | None = None, check_every: int = 0) -> TrainResult:
+    """Train for `cfg.steps` steps on `feed` (a feed or a `RoundRobin` of feeds); returns the loss of every step.
+
+    With `check` and `check_every`, `check(steps_done)` runs after every `check_every` steps (and after the last):
+    True stops training there (an early stop)."""
+    engine = make_engine(model, feed, cfg, device)
+    result = TrainResult()
+    pending = 0
     for step in range(cfg.steps):
-        x, y = next(batches)
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg)
-        with autocast(device, cfg.precision):
-            logits = model(x)
-        loss = token_loss(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        pending.append(loss.detach())
-        # read losses back in groups so the GPU is not synchronised every step
-        if len(pending) == 25 or step == cfg.steps - 1:
-            values = torch.stack(pending).float().cpu().tolist()
-            pending.clear()
+        engine.step(step)
+        pending += 1
+        done = step + 1
+        checking = check is not None and check_every > 0 and (done % check_every == 0 or done == cfg.steps)
+        if pending == READ_EVERY or done == cfg.steps or checking:
+            values = engine.losses(done - pending, done)
+            pending = 0
             for i, v in enumerate(values):
                 if not math.isfinite(v):
-                    raise NonFiniteLoss(f"non-finite training loss {v} at step {step - len(values) + 1 + i}")
-            losses.extend(values)
+                    raise NonFiniteLoss(f"{cfg.task}: non-finite training loss {v} at step {done - len(values) + i} "
+                                        f"(lr {cfg.lr:g})")
+            result.losses.extend(values)
             if on_step is not None:
                 on_step(step, values[-1])
-    return losses
+        if checking and check(done):
+            result.steps, result.stopped_early = done, done < cfg.steps
+            return result
+    result.steps = cfg.steps
+    return result
+
+
+def make_engine(model: nn.Module, feed, cfg: TrainConfig, device: torch.device) -> "EagerEngine | GraphEngine":
+    """The engine that runs `cfg`'s steps: `engine.step(s)` trains step s, `engine.losses(a, b)` reads losses back."""
+    feeds = _as_round_robin(feed)
+    model.train()
+    if cfg.graph:
+        if device.type != "cuda":
+            raise ValueError("graph training needs a CUDA device")
+        return GraphEngine(model, feeds, cfg, device)
+    return EagerEngine(model, feeds, cfg, device)
+
+
+class EagerEngine:
+    """One Python step at a time (the CPU path and the reference)."""
+
+    def __init__(self, model: nn.Module, feeds: RoundRobin, cfg: TrainConfig, device: torch.device) -> None:
+        self.model, self.feeds, self.cfg, self.device = model, feeds, cfg, device
+        self.opt = make_optimizer(model, cfg, device)
+        self.hist: list[torch.Tensor] = []
+
+    def step(self, step: int) -> None:
+        f, i = self.feeds.feed_of(step)
+        x, y = self.feeds.feeds[f].batch(i)
+        for group in self.opt.param_groups:
+            group["lr"] = lr_at(step, self.cfg)
+        with autocast(self.device, self.cfg.precision):
+            logits = self.model(x)
+        loss = token_loss(logits, y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        self.hist.append(loss.detach())
+
+    def losses(self, a: int, b: int) -> list[float]:
+        return torch.stack(self.hist[a:b]).float().cpu().tolist()
+
+
+class GraphEngine:
+    """One CUDA graph per feed; each reads its feed at its own counter and the schedule at the global one."""
+
+    def __init__(self, model: nn.Module, feeds: RoundRobin, cfg: TrainConfig, device: torch.device) -> None:
+        self.model, self.feeds, self.cfg, self.device = model, feeds, cfg, device
+        self.lr = torch.zeros((), dtype=torch.float32, device=device)
+        self.lr_table = torch.tensor([lr_at(s, cfg) for s in range(cfg.steps)], dtype=torch.float32, device=device)
+        self.hist = torch.zeros(cfg.steps, dtype=torch.float32, device=device)
+        self.t = torch.zeros((), dtype=torch.long, device=device)  # global step
+        self.counters = [torch.zeros((), dtype=torch.long, device=device) for _ in feeds.feeds]
+        self.opt = make_optimizer(model, cfg, device, lr=self.lr)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.graphs: list[torch.cuda.CUDAGraph] = []
+        self.warm = min(cfg.steps, WARMUP_STEPS * len(feeds))
+
+    def _body(self, f: int) -> None:
+        t = self.t.view(1)
+        x, y = self.feeds.feeds[f].batch(self.counters[f])
+        self.lr.copy_(self.lr_table.index_select(0, t).view(()))
+        with autocast(self.device, self.cfg.precision):
+            logits = self.model(x)
+        loss = token_loss(logits, y)
+        loss.backward()
+        if self.cfg.grad_clip:
+            nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip, foreach=True)
+        self.opt.step()
+        self.hist.index_copy_(0, t, loss.detach().float().view(1))
+        self.counters[f].add_(1)
+        self.t.add_(1)
+
+    def _capture(self) -> None:
+        for f in range(len(self.feeds)):
+            self.opt.zero_grad(set_to_none=True)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g):
+                self._body(f)
+            self.graphs.append(g)
+
+    def step(self, step: int) -> None:
+        f, _ = self.feeds.feed_of(step)
+        if step < self.warm:  # eager, on a side stream as capture requires; real training steps
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                self.opt.zero_grad(set_to_none=True)
+                self._body(f)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            return
+        if not self.graphs:
+            self._capture()
+        self.graphs[f].replay()
+
+    def losses(self, a: int, b: int) -> list[float]:
+        return self.hist[a:b].cpu().tolist()
 
 
 @torch.no_grad()
-def eval_batches(
-    model: nn.Module,
-    batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
-    device: torch.device,
-    precision: str,
-) -> tuple[float, int, int]:
+def eval_batches(model: nn.Module, batches, device: torch.device, precision: str) -> tuple[float, int, int]:
     """Summed cross-entropy (nats), number of scored positions and number of correct argmax predictions."""
     model.eval()
     nll = torch.zeros((), dtype=torch.float64, device=device)
@@ -119,3 +241,9 @@ def eval_batches(
         correct += ((logits.argmax(-1) == y) & mask).sum()
     model.train()
     return float(nll), int(count), int(correct)
+
+
+def chunks(x: torch.Tensor, y: torch.Tensor, batch: int):
+    """(x, y) in consecutive batches of `batch` rows (the last one may be smaller)."""
+    for i in range(0, x.shape[0], batch):
+        yield x[i : i + batch], y[i : i + batch]

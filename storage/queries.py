@@ -72,3 +72,25 @@ def metric_values(metrics: dict[str, Any]) -> dict[str, Any]:
     plain = from_db(stored)
     columns = {name: arguments.metric_number(plain.get(name), f"metric {name!r}") for name in METRIC_COLUMNS}
     return {"metrics": stored, **columns}
+
+
+SWEEP_FIELDS = ("task", "lr", "status", "steps", "score", "loss", "error", "wall_time_s")
+
+
+def sweep_row(point: dict[str, Any]) -> dict[str, Any]:
+    """A sweep point checked and reduced to the table's columns."""
+    if not isinstance(point, dict):
+        raise StorageError(f"a sweep point must be a dict, got {type(point).__name__}")
+    arguments.text(point.get("task"), "sweep task")
+    if point.get("status") not in ("complete", "failed"):
+        raise StorageError(f"sweep point status must be complete or failed, got {point.get('status')!r}")
+    lr = arguments.metric_number(point.get("lr"), "sweep lr")
+    if lr is None or not lr > 0:
+        raise StorageError(f"sweep lr must be a positive number, got {point.get('lr')!r}")
+    row = {"task": point["task"], "lr": lr, "status": point["status"],
+           "steps": arguments.integer(point.get("steps", 0), "sweep steps", minimum=0),
+           "score": arguments.metric_number(point.get("score"), "sweep score"),
+           "loss": arguments.metric_number(point.get("loss"), "sweep loss"),
+           "error": arguments.text(point.get("error"), "sweep error", optional=True),
+           "wall_time_s": arguments.seconds(point.get("wall_time_s"))}
+    return row

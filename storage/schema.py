@@ -7,6 +7,10 @@ hnas_candidates   a layout (canonical string, unique) with its depth and number 
 hnas_evaluations  one proxy run of one candidate: settings, seed, fidelity, status, metrics, cost, device
                   (or a study's copy of an earlier run found in the cache: `cached_from` says which)
 hnas_pareto       Pareto-front snapshots of a study: (snapshot number, evaluation) rows
+hnas_sweep_points the learning-rate sweep of an evaluation: one row per point (task, lr, steps, score, status)
+
+Adding a table is a compatible change (opening an older database creates it; older code ignores it), so it
+does not bump the schema version.
 """
 
 from __future__ import annotations
@@ -127,3 +131,22 @@ class ParetoRow(Base):
     snapshot: Mapped[int]
     evaluation_id: Mapped[int] = mapped_column(ForeignKey("hnas_evaluations.id"))
     created_at: Mapped[datetime]
+
+
+class SweepPointRow(Base):
+    __tablename__ = "hnas_sweep_points"
+    __table_args__ = (
+        CheckConstraint("status IN ('complete', 'failed')", name="status"),
+        Index("ix_hnas_sweep_points_evaluation", "evaluation_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("hnas_evaluations.id"))
+    task: Mapped[str] = mapped_column(String(32))  # recall | lm
+    lr: Mapped[float]
+    status: Mapped[str] = mapped_column(String(16))
+    steps: Mapped[int]
+    score: Mapped[float | None]  # recall: held-out accuracy; lm: validation loss
+    loss: Mapped[float | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    wall_time_s: Mapped[float | None]

@@ -30,9 +30,12 @@ from storage.errors import StorageError, one_line
 from storage.jsoncodec import from_db, to_db
 from storage.keys import proxy_key as make_proxy_key
 from storage.pareto import non_dominated
-from storage.queries import candidate_row, evaluations_query, insert_ignoring, metric_values, study_row
+from storage.queries import (SWEEP_FIELDS, candidate_row, evaluations_query, insert_ignoring, metric_values,
+                             study_row, sweep_row)
 from storage.records import EvaluationRecord, StudyRecord, StudySummary
-from storage.schema import DEFAULT_FIDELITY, METRIC_COLUMNS, CandidateRow, EvaluationRow, ParetoRow, StudyRow
+from storage.schema import (
+    DEFAULT_FIDELITY, METRIC_COLUMNS, CandidateRow, EvaluationRow, ParetoRow, StudyRow, SweepPointRow,
+)
 
 INTERRUPTED = "interrupted"
 _COPIED = ("candidate_id", "proxy_key", "proxy", "fidelity", "seed", "metrics", "device", "wall_time_s",
@@ -227,17 +230,36 @@ class Store:
             return row.id
 
     def finish_evaluation(
-        self, eval_id: int, *, metrics: dict[str, Any], wall_time_s: float | None = None
+        self, eval_id: int, *, metrics: dict[str, Any], wall_time_s: float | None = None,
+        sweep: Iterable[dict[str, Any]] = (),
     ) -> EvaluationRecord:
         """Mark a running evaluation `complete` with its metrics (any JSON dict; recall, perplexity, flops,
-        params and state_bytes, when present, must be numbers and are copied to their own columns)."""
+        params and state_bytes, when present, must be numbers and are copied to their own columns) and the
+        points of its learning-rate sweep (dicts with task, lr, status, steps, score, loss, error,
+        wall_time_s), in the same transaction."""
         values = metric_values(metrics)
-        return self._close(eval_id, "complete", error=None, wall_time_s=wall_time_s, **values)
+        points = [sweep_row(p) for p in sweep]
+        return self._close(eval_id, "complete", error=None, wall_time_s=wall_time_s, sweep=points, **values)
 
-    def fail_evaluation(self, eval_id: int, *, error: str, wall_time_s: float | None = None) -> EvaluationRecord:
-        """Mark a running evaluation `failed` with its error text (e.g. the exception's one-line summary)."""
+    def fail_evaluation(self, eval_id: int, *, error: str, wall_time_s: float | None = None,
+                        sweep: Iterable[dict[str, Any]] = ()) -> EvaluationRecord:
+        """Mark a running evaluation `failed` with its error text (e.g. the exception's one-line summary) and
+        the sweep points it ran (every one failed, or it was cut off)."""
         arguments.text(error, "error")
-        return self._close(eval_id, "failed", error=error, wall_time_s=wall_time_s)
+        points = [sweep_row(p) for p in sweep]
+        return self._close(eval_id, "failed", error=error, wall_time_s=wall_time_s, sweep=points)
+
+    def sweep_points(self, eval_id: int) -> list[dict[str, Any]]:
+        """The learning-rate sweep of an evaluation (of the one it was copied from, for a cache copy), in order."""
+        arguments.integer(eval_id, "evaluation id")
+        with self._session(f"reading the sweep of evaluation {eval_id}") as session:
+            row = session.get(EvaluationRow, eval_id)
+            if row is None:
+                raise StorageError(f"no evaluation with id {eval_id} in {self.url}")
+            source = row.cached_from if row.cached_from is not None else row.id
+            rows = session.scalars(select(SweepPointRow).where(SweepPointRow.evaluation_id == source)
+                                   .order_by(SweepPointRow.id)).all()
+            return [{k: getattr(r, k) for k in SWEEP_FIELDS} for r in rows]
 
     def prune_evaluation(
         self, eval_id: int, *, metrics: dict[str, Any] | None = None, wall_time_s: float | None = None
@@ -382,7 +404,8 @@ class Store:
             raise StorageError(f"database error while {what} in {self.url}: {one_line(error):.300}") from error
 
     def _close(
-        self, eval_id: int, status: str, *, error: str | None, wall_time_s: Any, **values: Any
+        self, eval_id: int, status: str, *, error: str | None, wall_time_s: Any,
+        sweep: list[dict[str, Any]] = (), **values: Any
     ) -> EvaluationRecord:
         arguments.integer(eval_id, "evaluation id")
         seconds = arguments.seconds(wall_time_s)
@@ -401,6 +424,7 @@ class Store:
             row.finished_at = _now()
             for field, value in values.items():
                 setattr(row, field, value)
+            session.add_all(SweepPointRow(evaluation_id=eval_id, **p) for p in sweep)
             session.flush()
             found = session.execute(evaluations_query().where(EvaluationRow.id == eval_id)).one()
             return evaluation_record(*found)

@@ -52,23 +52,96 @@ def kernels_cmd(
 @handle_errors
 def proxy_cmd(
     layouts: str = typer.Option(QUICK_LAYOUTS, help="Layouts, ';'-separated."),
-    budget: str = typer.Option("quick", help="Budget preset whose LM shapes and width are used."),
+    budget: str = typer.Option("quick", help="Budget preset whose shapes and width are used."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Override a budget knob."),
     device: str = typer.Option("cuda", help="cpu, cuda or cuda:N."),
     steps: int = typer.Option(20, min=1, help="Timed training steps per layout."),
+    task: str = typer.Option("lm", help="Whose training shapes: lm (lm_batch x lm_seq_len) or mqar."),
+    engine: str = typer.Option("both", help="eager, graph or both (graph needs CUDA)."),
+    workers: int = typer.Option(1, min=1, help="Processes training the same layout side by side on the device."),
     peak_tflops: Optional[float] = typer.Option(None, help="Peak dense bf16 TFLOP/s for MFU (default: datasheet)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON rows instead of a table."),
 ) -> None:
-    """Proxy training tokens per second and model FLOPs utilisation."""
+    """Proxy training speed per layout and engine: wall and GPU-busy ms per step, launches, tokens/s, MFU."""
     from nas.driver import check_device
     from proxies.bench import bench_proxy, format_rows
     from proxies.budget import get_budget
     from search_space.layout import Layout
 
     check_device(device)
+    if task not in ("lm", "mqar"):
+        raise UsageError(f"unknown task {task!r}; valid: lm, mqar")
+    engines = {"eager": (False,), "graph": (True,), "both": (False, True)}
+    if engine not in engines:
+        raise UsageError(f"unknown engine {engine!r}; valid: {', '.join(engines)}")
+    if engine == "graph" and not device.startswith("cuda"):
+        raise UsageError("the graph engine needs a CUDA device; use --engine eager on a CPU")
     b = get_budget(budget, parse_sets(set_))
     names = [t for t in (s.strip() for s in layouts.split(";")) if t]
     for name in names:
         Layout.parse(name)
-    rows = bench_proxy(names, b, device, steps=steps, peak=peak_tflops * 1e12 if peak_tflops else None)
+    rows = bench_proxy(names, b, device, steps=steps, graphs=engines[engine], task=task, workers=workers,
+                       peak=peak_tflops * 1e12 if peak_tflops else None)
     typer.echo(json.dumps(rows, indent=2) if as_json else format_rows(rows))
+
+
+def _floats(text: str, what: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise UsageError(f"{what} needs comma-separated numbers, got {text!r}") from None
+    if not values or any(not v > 0 for v in values):
+        raise UsageError(f"{what} needs positive numbers, got {text!r}")
+    return values
+
+
+def _settings(text: str) -> tuple[tuple[int, int], ...]:
+    out = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        try:
+            seq, pairs = (int(x) for x in part.lower().split("x"))
+        except ValueError:
+            raise UsageError(f"--settings needs SEQxPAIRS items, e.g. 256x16,512x64; got {part!r}") from None
+        if seq < 4 * pairs or pairs < 1:
+            raise UsageError(f"--settings {part}: MQAR needs seq >= 4 x pairs and at least one pair")
+        out.append((seq, pairs))
+    if not out:
+        raise UsageError("--settings names no setting")
+    return tuple(out)
+
+
+@bench.command("recall")
+@handle_errors
+def recall_cmd(
+    mixers: str = typer.Option("", help="Mixers, comma-separated (default: every registered mixer)."),
+    settings: str = typer.Option("256x16,512x64", help="MQAR (sequence length)x(key-value pairs), comma-separated."),
+    widths: str = typer.Option("128,256", help="d_model values, comma-separated (head size 64)."),
+    lrs: str = typer.Option("1e-4,4.6e-4,2.2e-3,1e-2", help="Learning rates of the sweep."),
+    steps: int = typer.Option(2000, min=1, help="Training steps per point (early stop at 0.99)."),
+    device: str = typer.Option("cuda", help="cpu, cuda or cuda:N."),
+    workers: int = typer.Option(1, min=1, help="Processes sharing the device."),
+    seed: int = typer.Option(0, help="Seed of every run."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON rows instead of a table."),
+) -> None:
+    """Zoology's MQAR reproduction: every mixer, two layers, vocab 8192, best of a learning-rate sweep."""
+    from nas.driver import check_device
+    from proxies import registry
+    from proxies.zoology import bench_recall, format_recall
+
+    check_device(device)
+    known = list(registry.load_all())
+    names = [m.strip() for m in mixers.split(",") if m.strip()] or list(known)
+    for m in names:
+        if m not in known:
+            raise UsageError(f"unknown mixer {m!r}; valid: {', '.join(known)}")
+    ws = tuple(int(w) for w in _floats(widths, "--widths"))
+    if any(w % 64 for w in ws):
+        raise UsageError(f"--widths must be multiples of the head size 64, got {widths!r}")
+
+    def progress(row: dict) -> None:
+        acc = "failed" if row["accuracy"] is None else f"{row['accuracy']:.3f} at lr {row['lr']:g}"
+        typer.echo(f"{row['mixer']} {row['seq_len']}x{row['kv_pairs']} d{row['d_model']}: {acc}", err=True)
+
+    rows = bench_recall(names, device=device, steps=steps, lrs=_floats(lrs, "--lrs"), settings=_settings(settings),
+                        widths=ws, workers=workers, seed=seed, progress=progress)
+    typer.echo(json.dumps(rows, indent=2) if as_json else format_recall(rows))

@@ -21,9 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
-
-import torch
+from typing import TYPE_CHECKING, Union
 
 from .mqar import MQARConfig, MQARData, make_mqar
 from .noisy_recall import NoisyRecallConfig, make_noisy_recall
@@ -119,38 +117,3 @@ def build_suite(budget: "Budget") -> list[RecallTask]:
         tasks.append(RecallTask("selcopy", "selcopy", SelectiveCopyConfig(
             vocab_size=v, seq_len=2 * s, num_tokens=min(2 * k, (2 * s - 1) // 2), copy_token=v + NOISE_VOCAB)))
     return tasks
-
-
-def round_robin(streams: list[Iterator[Any]]) -> Iterator[Any]:
-    """One batch from each stream in turn, forever."""
-    while True:
-        for s in streams:
-            yield next(s)
-
-
-def run_recall_suite(layout: Any, budget: "Budget", device: torch.device, seed: int,
-                     progress: Callable[[str, int, float], None] | None = None
-                     ) -> tuple[float, float, dict[str, float]]:
-    """Train one model on the suite; return (mean accuracy, mean held-out loss, {metric: accuracy})."""
-    from proxies.evaluate import _chunks, _epochs, build_model, runnable  # lazy: proxies.evaluate imports this module
-    from proxies.train import TrainConfig, eval_batches, train
-
-    tasks = build_suite(budget)
-    n_train = max(2 * budget.mqar_batch, budget.mqar_train_examples // len(tasks))
-    streams = []
-    for i, task in enumerate(tasks):
-        x, y = task.make(n_train, task.data_seed(seed, "train"))
-        streams.append(_epochs(x, y, budget.mqar_batch, seed + i))
-    model = runnable(build_model(layout, budget, suite_vocab(budget), seed).to(device), budget)
-    tcfg = TrainConfig(steps=budget.recall_steps or budget.mqar_steps, lr=budget.mqar_lr,
-                       weight_decay=budget.weight_decay, warmup_frac=budget.warmup_frac, precision=budget.precision)
-    on_step = (lambda st, loss: progress("recall", st, loss)) if progress else None
-    train(model, round_robin(streams), tcfg, device, on_step)
-    scores: dict[str, float] = {}
-    losses = []
-    for task in tasks:
-        x, y = task.make(budget.mqar_test_examples, task.data_seed(seed, "test"))
-        nll, count, correct = eval_batches(model, _chunks(x, y, 2 * budget.mqar_batch), device, budget.precision)
-        scores[task.metric] = correct / max(1, count)
-        losses.append(nll / max(1, count))
-    return sum(scores.values()) / len(scores), sum(losses) / len(losses), scores

@@ -1,22 +1,19 @@
 """The `torch_compile` budget knob: the compiled model trains like the plain one and shares its parameters."""
 
-import itertools
-
 import pytest
 import torch
 
 from nas.driver import proxy_settings
 from proxies.budget import get_budget
-from proxies.evaluate import build_model, runnable
+from proxies.build import build_model, runnable
+from proxies.feeds import TableFeed
 from proxies.train import TrainConfig, train
 from search_space.layout import Layout
 
 
-def _batches(seed: int):
-    gen = torch.Generator().manual_seed(seed)
-    while True:
-        x = torch.randint(0, 32, (4, 25), generator=gen)
-        yield x[:, :-1], x[:, 1:]
+def _feed(seed: int) -> TableFeed:
+    x = torch.randint(0, 32, (24, 25), generator=torch.Generator().manual_seed(seed))
+    return TableFeed.shuffled(x[:, :-1], x[:, 1:], 4, 6, seed, torch.device("cpu"))
 
 
 def test_compiled_training_matches_eager():
@@ -28,7 +25,7 @@ def test_compiled_training_matches_eager():
         model = build_model(Layout.parse("gla,attn"), b, 32, seed=0)
         run = runnable(model, b)
         assert (run is model) != flag
-        losses[flag] = train(run, _batches(0), cfg, torch.device("cpu"))
+        losses[flag] = train(run, _feed(0), cfg, torch.device("cpu")).losses
         if flag:  # the compiled module trained the plain model's own parameters
             assert {id(p) for p in run.parameters()} == {id(p) for p in model.parameters()}
     assert budget.torch_compile is False

@@ -1,0 +1,28 @@
+"""Building a proxy model from a layout and a budget (the same seed gives the same weights)."""
+
+from __future__ import annotations
+
+import torch
+
+from proxies.budget import Budget
+from proxies.mixers.base import MixerConfig
+from proxies.model import HybridLM
+from search_space.layout import Layout
+
+
+def mixer_config(budget: Budget) -> MixerConfig:
+    return MixerConfig(
+        d_model=budget.d_model, n_heads=budget.n_heads, chunk_size=budget.chunk_size, window=budget.window,
+        impl=budget.impl, match_width="attn" if budget.match_width else "",
+    )
+
+
+def build_model(layout: Layout, budget: Budget, vocab_size: int, seed: int) -> HybridLM:
+    torch.manual_seed(seed)
+    return HybridLM(layout, vocab_size, mixer_config(budget), token_shift=budget.token_shift)
+
+
+def runnable(model: HybridLM, budget: Budget) -> torch.nn.Module:
+    """What trains and evaluates: the model itself, or its torch.compile'd form with `torch_compile` (the
+    parameters are shared; FLOPs are always counted on the plain model)."""
+    return torch.compile(model) if budget.torch_compile else model
