@@ -23,12 +23,8 @@ ALLOWED = {
 }
 # Known breaks of the rule, each being removed on another branch: `hybrid-nas bench kernels` reaches the kernel
 # benchmark directly (nas/commands/bench.py, rewritten with proxies/bench.py).
-KNOWN_CROSSINGS = {("nas.commands.bench", "kernels.bench")}
 # Known cycles being removed on another branch (the proxies rewrite: the recall suite borrowing evaluate's
 # batching helpers). Each entry is the sorted set of modules of one cycle; a cycle not listed fails.
-KNOWN_CYCLES = {
-    frozenset({"proxies.budget", "proxies.tasks.recall_suite", "proxies.evaluate"}),
-}
 
 
 def _module_name(path: Path) -> str:
@@ -147,27 +143,14 @@ def test_graph_sees_the_project():
 
 def test_imports_run_one_way():
     bad = sorted(f"{m} imports {t}" for m, targets in _graph().items() for t in targets
-                 if t.split(".")[0] not in ALLOWED[m.split(".")[0]] and (m, t) not in KNOWN_CROSSINGS)
+                 if t.split(".")[0] not in ALLOWED[m.split(".")[0]])
     assert not bad, "imports against the one-way rule:\n" + "\n".join(bad)
 
 
 def test_no_import_cycle():
     cycles = _cycles(_graph(type_only=False))
-    new = [sorted(c) for c in cycles if c not in KNOWN_CYCLES]
+    new = [sorted(c) for c in cycles]
     assert not new, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in new)
-
-
-@pytest.mark.xfail(reason="the budget -> recall_suite -> evaluate cycle is being removed on another branch",
-                   strict=False)
-def test_known_cycles_are_gone():
-    cycles = set(_cycles(_graph(type_only=False)))
-    assert not (cycles & KNOWN_CYCLES), sorted(map(sorted, cycles & KNOWN_CYCLES))
-
-
-@pytest.mark.xfail(reason="nas/commands/bench.py -> kernels.bench is being removed on another branch", strict=False)
-def test_known_crossings_are_gone():
-    graph = _graph()
-    assert not [(m, t) for m, t in KNOWN_CROSSINGS if t in graph.get(m, ())]
 
 
 def test_type_checking_imports_make_no_cycle(tmp_path):

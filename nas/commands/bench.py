@@ -36,7 +36,7 @@ def kernels_cmd(
     """Forward+backward of the linear-mixer kernels vs the PyTorch reference, SDPA and flash-linear-attention."""
     import torch
 
-    from kernels.bench import bench_kernels, format_table
+    from proxies.bench import bench_kernels, format_kernel_table
 
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     if dtype not in dtypes:
@@ -45,7 +45,7 @@ def kernels_cmd(
     if not torch.cuda.is_available():
         raise UsageError("bench kernels times CUDA kernels: no CUDA device is visible here")
     rows = bench_kernels(shapes=parsed, dtype=dtypes[dtype])
-    typer.echo(json.dumps(rows, indent=2) if as_json else format_table(rows))
+    typer.echo(json.dumps(rows, indent=2) if as_json else format_kernel_table(rows))
 
 
 @bench.command("proxy")
