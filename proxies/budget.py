@@ -57,6 +57,9 @@ class Budget:
     torch_compile: bool = False  # train and evaluate through torch.compile (same model; pays on long runs)
 
     def __post_init__(self) -> None:
+        from proxies.budget_rules import check_budget  # every field's domain and the cross-field rules
+
+        check_budget(self)
         for f in fields(self):
             v = getattr(self, f.name)
             if f.type in ("int", "float") and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
@@ -86,7 +89,13 @@ class Budget:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Budget":
-        return cls(**d)
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise BudgetError(f"unknown budget fields {unknown}; valid: {', '.join(f.name for f in fields(cls))}")
+        try:
+            return cls(**d)
+        except TypeError as e:  # a field missing
+            raise BudgetError(f"budget: {e}") from None
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Budget":
         types = {f.name: f.type for f in fields(self)}
@@ -108,8 +117,9 @@ def _coerce(key: str, value: Any, typ: str) -> Any:
             return float(value)
         if typ == "bool":
             return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[value.lower()]
-    except (ValueError, KeyError):
-        raise BudgetError(f"budget field {key} needs a {typ}, got {value!r}") from None
+    except (ValueError, KeyError, OverflowError):
+        what = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(typ, typ)
+        raise BudgetError(f"budget field {key} needs {what}, got {value!r}") from None
     return value
 
 
