@@ -20,6 +20,30 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hybrid-nas {version()}")
+        raise typer.Exit(0)
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("hybrid-nas")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown (not installed)"
+
+
+@app.callback()
+def _main(_v: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                  help="Print the version and exit.")) -> None:
+    """Architecture search over hybrid linear/full-attention language-model layouts."""
+
+
 app.command()(search)
 app.command()(evaluate)
 app.command()(pareto)

@@ -111,7 +111,8 @@ def _tokenize(text: str) -> list[str]:
     return tokens
 
 
-_MAX_LAYERS = 4096
+MAX_LAYERS = 4096  # the most layers a layout (and a search space) may have
+_MAX_LAYERS = MAX_LAYERS
 
 
 def _parse_seq(tokens: list[str], pos: int, text: str) -> tuple[list[str], int]:
