@@ -182,6 +182,7 @@ class LocalSearch:
         self.space_size = len(self.grid) if self.grid is not None else settings.space.grid_size()
         self.requeued = self._requeue_interrupted()
         self.exhausted: str | None = None
+        self._repeats = 0  # repeats told this run (a guard: steering that keeps failing ends the search)
 
     def _waiting(self) -> list[Any]:
         from optuna.trial import TrialState
@@ -336,6 +337,7 @@ class LocalSearch:
         if earlier is None:
             return False
         trial.set_user_attr(REPEAT_OF, earlier.number)
+        self._repeats += 1
         if earlier.state == TrialState.COMPLETE and earlier.values is not None:
             self.study.tell(trial, list(earlier.values))
         else:
@@ -344,7 +346,7 @@ class LocalSearch:
         if waiting:
             return True  # a queued trial comes next anyway
         taken = set(done)
-        params = self._fresh_params(trial.number, taken)
+        params = self._fresh_params(trial.number, taken) if self._repeats <= 1_000 else None
         if params is None:
             self.exhausted = (f"the search space has no layout left that study {self.s.study!r} has not "
                               f"evaluated ({len(done)} evaluated)")
