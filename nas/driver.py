@@ -126,7 +126,24 @@ def counted_trials(study: Any) -> list[Any]:
     from optuna.trial import TrialState
 
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))
-    return [t for t in done if t.user_attrs.get("fail_reason") != INTERRUPTED]
+    return [t for t in done if t.user_attrs.get("fail_reason") != INTERRUPTED and REPEAT_OF not in t.user_attrs]
+
+
+REPEAT_OF = "repeat_of"  # user attr of a trial whose sampler proposed a layout the study had evaluated already
+RERUN_OF = "rerun_of"  # user attr of a trial enqueued to run an interrupted trial's layout again
+SPACE_SIZE_LIMIT = 20_000  # spaces up to this size are enumerated to steer a repeating sampler
+
+
+class _Recorder:
+    """A stand-in for an Optuna trial that picks every categorical at random and remembers the picks, so a
+    layout of the space comes with the parameters that make `SearchSpace.suggest` propose it."""
+
+    def __init__(self, rng: Any) -> None:
+        self.rng, self.params = rng, {}
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        self.params[name] = self.rng.choice(list(choices))
+        return self.params[name]
 
 
 class LocalSearch:
@@ -152,6 +169,61 @@ class LocalSearch:
             directions=[o["direction"] for o in settings.objectives],
         )
         self._fail_stale_optuna_trials()
+        self.space_size = len(self.grid) if self.grid is not None else settings.space.grid_size()
+        self.requeued = self._requeue_interrupted()
+        self.exhausted: str | None = None
+        self._repeats = 0  # repeats told this run (a guard: steering that keeps failing ends the search)
+
+    def _waiting(self) -> list[Any]:
+        from optuna.trial import TrialState
+
+        return self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+
+    def _done_layouts(self) -> dict[str, Any]:
+        """Layout -> the first finished trial that evaluated it (interrupted and repeated trials excluded)."""
+        out: dict[str, Any] = {}
+        for t in self._finished():
+            layout = t.user_attrs.get("layout")
+            if layout is not None:
+                out.setdefault(layout, t)
+        return out
+
+    def _requeue_interrupted(self) -> int:
+        """Enqueue the layout of every interrupted trial not evaluated since, whatever the sampler: a sampler
+        restarted from its seed would not propose it again. Returns how many were queued."""
+        from optuna.trial import TrialState
+
+        done = self._done_layouts()
+        queued = {t.user_attrs.get("layout") for t in self._waiting()}
+        n = 0
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+            layout = t.user_attrs.get("layout")
+            if t.user_attrs.get("fail_reason") != INTERRUPTED or not layout or not t.params:
+                continue
+            if layout in done or layout in queued:
+                continue
+            self.study.enqueue_trial(dict(t.params), user_attrs={"layout": layout, RERUN_OF: t.number})
+            queued.add(layout)
+            n += 1
+        return n
+
+    def _fresh_params(self, number: int, taken: set[str]) -> dict[str, Any] | None:
+        """Parameters of a layout of the space that no finished or queued trial has: chosen from the whole
+        space when it is small enough to enumerate, else random draws. None when none is left (or found)."""
+        import random
+
+        rng = random.Random(f"{self.s.seed}/{self.s.study}/{number}")
+        if self.grid is not None:
+            left = [layout for layout in self.grid if layout not in taken]
+            return {"layout": rng.choice(left)} if left else None
+        if self.space_size <= SPACE_SIZE_LIMIT:
+            left = [layout for layout in self.s.space.grid() if layout.canonical() not in taken]
+            return self.s.space.params_of(rng.choice(left)) if left else None
+        for _ in range(2_000):
+            rec = _Recorder(rng)
+            if self.s.space.suggest(rec).canonical() not in taken:
+                return rec.params
+        return None
 
     def _fail_stale_optuna_trials(self) -> None:
         from optuna.trial import TrialState
@@ -168,9 +240,8 @@ class LocalSearch:
         return counted_trials(self.study)
 
     def target_trials(self) -> int:
-        if self.grid is not None:
-            return min(self.s.trials, len(self.grid))
-        return self.s.trials
+        """`--trials`, or the number of layouts in the space when it holds fewer (each is evaluated once)."""
+        return min(self.s.trials, self.space_size)
 
     def _enqueue_next_grid_point(self) -> None:
         """Queue the first grid layout (in the grid's order) that no finished or queued trial has taken."""
@@ -217,13 +288,15 @@ class LocalSearch:
 
         outcomes = []
         target = self.target_trials()
-        while self.finished_trials() < target:
+        while self.finished_trials() < target and self.exhausted is None:
             if self.grid is not None:
                 self._enqueue_next_grid_point()
             trial = self.study.ask()
             try:
                 layout = self.propose(trial)
                 trial.set_user_attr("layout", layout.canonical())
+                if self._repeat(trial, layout):
+                    continue
                 status, metrics, error, wall = self._evaluate_seeds(layout, trial.number)
             except KeyboardInterrupt:
                 trial.set_user_attr("fail_reason", INTERRUPTED)
@@ -243,6 +316,33 @@ class LocalSearch:
             if on_trial is not None:
                 on_trial(outcome, self.finished_trials(), target)
         return outcomes
+
+    def _repeat(self, trial: Any, layout: Layout) -> bool:
+        """A proposal of a layout this study has evaluated already: tell the sampler its known result, do not
+        count it, and queue a layout the study has not evaluated (sets `exhausted` when none is left)."""
+        from optuna.trial import TrialState
+
+        done = self._done_layouts()
+        earlier = done.get(layout.canonical())
+        if earlier is None:
+            return False
+        trial.set_user_attr(REPEAT_OF, earlier.number)
+        self._repeats += 1
+        if earlier.state == TrialState.COMPLETE and earlier.values is not None:
+            self.study.tell(trial, list(earlier.values))
+        else:
+            self.study.tell(trial, state=TrialState.FAIL)
+        waiting = self._waiting()
+        if waiting:
+            return True  # a queued trial comes next anyway
+        taken = set(done)
+        params = self._fresh_params(trial.number, taken) if self._repeats <= 1_000 else None
+        if params is None:
+            self.exhausted = (f"the search space has no layout left that study {self.s.study!r} has not "
+                              f"evaluated ({len(done)} evaluated)")
+        else:
+            self.study.enqueue_trial(params, user_attrs={"steered_from": layout.canonical()})
+        return True
 
 
 def check_device(device: str) -> str:

@@ -8,6 +8,7 @@ the nondeterminism of GPU kernels); the seed applies to every point of a sweep.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Callable
 
 import torch
@@ -33,10 +34,12 @@ def evaluate(layout: Layout | str, budget: Budget, *, device: str = "cpu", seed:
     corpus = prepare_lm(budget.corpus)  # a bad corpus fails here, before any training
     t0 = time.perf_counter()
     data = prepare_recall(budget, seed)
-    recall = run_sweep("recall", budget.sweep("recall"),
-                       lambda lr: train_recall(layout, budget, data, dev, seed, lr, progress),
+    recall = run_sweep("recall", budget.recall_recipes(),
+                       lambda lr, shift: train_recall(layout, replace(budget, token_shift=shift), data, dev, seed, lr,
+                                                      progress),
                        lambda r: (r.score, r.loss, r.steps), maximize=True)
-    lm = run_sweep("lm", budget.sweep("lm"), lambda lr: train_lm(layout, budget, corpus, dev, seed, lr, progress),
+    lm = run_sweep("lm", [(lr, None) for lr in budget.sweep("lm")],
+                   lambda lr, _: train_lm(layout, budget, corpus, dev, seed, lr, progress),
                    lambda r: (r.loss, r.loss, r.steps), maximize=False)
     model = lm.best.model
     flops = flops_per_token(model, budget.flops_context)
@@ -48,7 +51,7 @@ def evaluate(layout: Layout | str, budget: Budget, *, device: str = "cpu", seed:
         params=model.num_params(), state_bytes=model.state_bytes(budget.flops_context),
         flops_context=budget.flops_context, mqar_loss=recall.best.loss, lm_loss=lm.best.loss, wall_time_s=wall,
         device=_device_name(dev), corpus=budget.corpus, seed=seed,
-        recall_lr=recall.best_lr, lm_lr=lm.best_lr, recall_steps=recall.best.steps,
+        recall_lr=recall.best_lr, recall_token_shift=recall.best_shift, lm_lr=lm.best_lr, recall_steps=recall.best.steps,
         sweep=[p.to_dict() for p in recall.points + lm.points],
         extra={"flops_analytic": analytic, "layout": layout.canonical(), "budget": budget.name,
                "non_embedding_params": model.num_params(non_embedding=True),

@@ -23,6 +23,7 @@ class Metrics:
     corpus: str = ""
     seed: int = 0
     recall_lr: float | None = None  # the learning rate that won the recall sweep
+    recall_token_shift: int | None = None  # the token-shift width of the winning recall point
     lm_lr: float | None = None  # the learning rate that won the language-modelling sweep
     recall_steps: int | None = None  # steps the winning recall point trained (fewer after an early stop)
     sweep: list[dict[str, Any]] = field(default_factory=list)  # every sweep point: task, lr, steps, score, ...

@@ -105,7 +105,7 @@ def train_recall(layout: Layout, budget: Budget, data: RecallData, device: torch
         return all(accuracy(t.val)[0] >= budget.recall_target for t in data.tasks)
 
     every = budget.recall_check_every or max(1, data.steps // 20)
-    phase = f"{data.phase} lr={lr:g}"
+    phase = f"{data.phase} lr={lr:g}" + (f" shift={budget.token_shift}" if budget.recall_shifts else "")
     on_step = (lambda s, loss: progress(phase, s, loss)) if progress else None
     result = train(run, feeds, tcfg, device, on_step, check=solved if budget.recall_target > 0 else None,
                    check_every=every)

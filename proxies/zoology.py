@@ -66,7 +66,8 @@ def run_case(case: RecallCase, *, device: str, steps: int, lrs: tuple[float, ...
     data = prepare_recall(budget, seed)
     row = {"mixer": case.mixer, "seq_len": case.seq_len, "kv_pairs": case.kv_pairs, "d_model": case.d_model}
     try:
-        sweep = run_sweep("recall", lrs, lambda lr: train_recall(layout, budget, data, dev, seed, lr),
+        sweep = run_sweep("recall", [(lr, 0) for lr in lrs],
+                          lambda lr, _: train_recall(layout, budget, data, dev, seed, lr),
                           lambda r: (r.score, r.loss, r.steps), maximize=True)
     except SweepFailed as exc:
         return {**row, "accuracy": None, "lr": None, "steps": None, "error": str(exc),

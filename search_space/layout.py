@@ -39,7 +39,7 @@ class Layout:
         tokens = _tokenize(text)
         layers, pos = _parse_seq(tokens, 0, text)
         if pos != len(tokens):
-            raise LayoutError(f"unexpected {tokens[pos]!r} in layout {text!r}")
+            raise LayoutError(f"unexpected {tokens[pos]!r} in layout {_short(text)}")
         return cls(tuple(layers))
 
     @classmethod
@@ -89,6 +89,12 @@ class Layout:
         return self.canonical()
 
 
+def _short(text: str) -> str:
+    """The layout text as an error message quotes it: repr, cut to 80 characters."""
+    shown = repr(text)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
 def _rle(layers: list[str]) -> str:
     out: list[str] = []
     i = 0
@@ -104,52 +110,62 @@ def _rle(layers: list[str]) -> str:
 def _tokenize(text: str) -> list[str]:
     if not text or not text.strip():
         raise LayoutError("empty layout; write e.g. 'gdn*3,attn' or '(gla*3,attn)*6'")
+    if len(text) > _MAX_TEXT:
+        raise LayoutError(f"layout text of {len(text)} characters is too long (at most {_MAX_TEXT})")
     tokens = [m.group(1) for m in _TOKEN.finditer(text)]
     for t in tokens:
         if not (t in "(),*" or t.isdigit() or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", t)):
-            raise LayoutError(f"unexpected character {t!r} in layout {text!r}")
+            raise LayoutError(f"unexpected character {t!r} in layout {_short(text)}")
     return tokens
 
 
-_MAX_LAYERS = 4096
+MAX_LAYERS = 4096  # the most layers a layout (and a search space) may have
+_MAX_LAYERS = MAX_LAYERS
+_MAX_TEXT = 100_000  # characters of layout notation
+_MAX_DEPTH = 32  # nested groups
 
 
-def _parse_seq(tokens: list[str], pos: int, text: str) -> tuple[list[str], int]:
+def _parse_seq(tokens: list[str], pos: int, text: str, depth: int = 0) -> tuple[list[str], int]:
+    if depth > _MAX_DEPTH:
+        raise LayoutError(f"layout {_short(text)} nests groups more than {_MAX_DEPTH} deep")
     layers: list[str] = []
     expect_item = True
     while pos < len(tokens) and tokens[pos] != ")":
         t = tokens[pos]
         if t == ",":
             if expect_item:
-                raise LayoutError(f"empty item in layout {text!r}")
+                raise LayoutError(f"empty item in layout {_short(text)}")
             expect_item = True
             pos += 1
             continue
         if t == "(":
-            inner, pos = _parse_seq(tokens, pos + 1, text)
+            inner, pos = _parse_seq(tokens, pos + 1, text, depth + 1)
             if pos >= len(tokens) or tokens[pos] != ")":
-                raise LayoutError(f"unclosed '(' in layout {text!r}")
+                raise LayoutError(f"unclosed '(' in layout {_short(text)}")
             pos += 1
             if not inner:
-                raise LayoutError(f"empty group '()' in layout {text!r}")
+                raise LayoutError(f"empty group '()' in layout {_short(text)}")
             item = inner
         elif t in ")*" or t.isdigit():
-            raise LayoutError(f"unexpected {t!r} in layout {text!r}")
+            raise LayoutError(f"unexpected {t!r} in layout {_short(text)}")
         else:
             item = [check_mixer(t.lower())]
             pos += 1
         if pos < len(tokens) and tokens[pos] == "*":
             if pos + 1 >= len(tokens) or not tokens[pos + 1].isdigit():
-                raise LayoutError(f"'*' must be followed by a repeat count in layout {text!r}")
-            reps = int(tokens[pos + 1])
+                raise LayoutError(f"'*' must be followed by a repeat count in layout {_short(text)}")
+            digits = tokens[pos + 1].lstrip("0") or "0"
+            reps = int(digits) if len(digits) <= 6 else _MAX_LAYERS + 1
             if reps < 1:
-                raise LayoutError(f"repeat count must be at least 1 in layout {text!r}")
+                raise LayoutError(f"repeat count must be at least 1 in layout {_short(text)}")
+            if len(layers) + len(item) * reps > _MAX_LAYERS:
+                raise LayoutError(f"layout {_short(text)} has more than {_MAX_LAYERS} layers")
             item = item * reps
             pos += 2
         layers.extend(item)
         if len(layers) > _MAX_LAYERS:
-            raise LayoutError(f"layout {text!r} has more than {_MAX_LAYERS} layers")
+            raise LayoutError(f"layout {_short(text)} has more than {_MAX_LAYERS} layers")
         expect_item = False
     if expect_item and layers:
-        raise LayoutError(f"trailing ',' in layout {text!r}")
+        raise LayoutError(f"trailing ',' in layout {_short(text)}")
     return layers, pos

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Iterator
 
 from search_space.errors import SpaceError
-from search_space.layout import Layout
+from search_space.layout import MAX_LAYERS, Layout
 from search_space.names import ATTENTION, LINEAR_MIXERS
 from search_space.ratio import attention_count, canonical_ratio, evenly_spaced, ratio_of
 
@@ -49,8 +49,9 @@ class SearchSpace:
 
     # -- validation ---------------------------------------------------------------------------
     def validate(self) -> None:
-        if self.n_layers < 1:
-            raise SpaceError(f"n_layers must be at least 1, got {self.n_layers}")
+        if isinstance(self.n_layers, bool) or not isinstance(self.n_layers, int) or not 1 <= self.n_layers <= MAX_LAYERS:
+            raise SpaceError(f"n_layers must be an integer from 1 to {MAX_LAYERS} (the layout notation's cap), "
+                             f"got {self.n_layers!r}")
         if self.placement not in PLACEMENTS:
             raise SpaceError(f"unknown placement {self.placement!r}; valid: {', '.join(PLACEMENTS)}")
         if not self.mixers:
@@ -69,6 +70,9 @@ class SearchSpace:
         if self.min_ratio is not None and self.max_ratio is not None and self.min_ratio > self.max_ratio:
             raise SpaceError(f"min_ratio {self.min_ratio} > max_ratio {self.max_ratio}")
         if self.placement == "fixed":
+            if not self.attention_layers:
+                raise SpaceError("fixed placement needs the attention layer indices (--attention-layers, e.g. "
+                                 "'3,7,11'); for layouts without attention use --placement periodic --ratios pure")
             bad = [i for i in self.attention_layers if not 0 <= i < self.n_layers]
             if bad:
                 raise SpaceError(f"attention layer indices {bad} outside 0..{self.n_layers - 1}")
@@ -110,6 +114,22 @@ class SearchSpace:
 
     def allowed_counts(self) -> list[int]:
         return [a for a in range(self.n_layers + 1) if self.count_allowed(a)]
+
+    def ratio_notes(self) -> list[str]:
+        """What the periodic ratios the depth cannot hold exactly become, grouped by what runs
+        (e.g. at 4 layers: "7:1, 5:1 run as 3:1 (1 attention layer of 4)")."""
+        if self.placement != "periodic":
+            return []
+        becomes: dict[str, list[str]] = {}
+        counts: dict[str, int] = {}
+        for r in self.ratios:
+            a = attention_count(self.n_layers, r)
+            real = canonical_ratio(f"{self.n_layers - a}:{a}") if a else "pure"
+            if real != r:
+                becomes.setdefault(real, []).append(r)
+                counts[real] = a
+        return [f"{', '.join(rs)} run{'s' if len(rs) == 1 else ''} as {real} ({counts[real]} attention "
+                f"layer{'s' if counts[real] != 1 else ''} of {self.n_layers})" for real, rs in becomes.items()]
 
     def feasible_ratios(self) -> list[str]:
         return [r for r in self.ratios if self.count_allowed(attention_count(self.n_layers, r))]
@@ -197,6 +217,27 @@ class SearchSpace:
         else:
             linear = trial.suggest_categorical("mixer", list(self.mixers))
         return self.build(attention, linear)
+
+    def params_of(self, layout: Layout) -> dict[str, Any]:
+        """The Optuna parameters for which `suggest` proposes `layout` (a layout of this space), e.g. to
+        enqueue it as a trial."""
+        self.check(layout)
+        params: dict[str, Any] = {}
+        if self.include_pure_attention:
+            params["pure_attention"] = layout.layers == (ATTENTION,) * self.n_layers
+            if params["pure_attention"]:
+                return params
+        att = layout.attention_indices
+        if self.placement == "periodic":
+            params["ratio"] = next(r for r in self.feasible_ratios()
+                                   if evenly_spaced(self.n_layers, attention_count(self.n_layers, r)) == att)
+        elif self.placement == "free":
+            params.update({f"attn_{i}": i in att for i in range(self.n_layers)})
+        if self.mix_linear:
+            params.update({f"mixer_{i}": m for i, m in enumerate(layout.layers) if m != ATTENTION})
+        else:
+            params["mixer"] = layout.linear_mixers[0] if layout.linear_mixers else self.mixers[0]
+        return params
 
     # -- grid ---------------------------------------------------------------------------------
     def attention_choices(self) -> list[tuple[int, ...]]:

@@ -74,7 +74,7 @@ def metric_values(metrics: dict[str, Any]) -> dict[str, Any]:
     return {"metrics": stored, **columns}
 
 
-SWEEP_FIELDS = ("task", "lr", "status", "steps", "score", "loss", "error", "wall_time_s")
+SWEEP_FIELDS = ("task", "lr", "token_shift", "status", "steps", "score", "loss", "error", "wall_time_s")
 
 
 def sweep_row(point: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +88,7 @@ def sweep_row(point: dict[str, Any]) -> dict[str, Any]:
     if lr is None or not lr > 0:
         raise StorageError(f"sweep lr must be a positive number, got {point.get('lr')!r}")
     row = {"task": point["task"], "lr": lr, "status": point["status"],
+           "token_shift": arguments.integer(point.get("token_shift"), "sweep token_shift", minimum=0, optional=True),
            "steps": arguments.integer(point.get("steps", 0), "sweep steps", minimum=0),
            "score": arguments.metric_number(point.get("score"), "sweep score"),
            "loss": arguments.metric_number(point.get("loss"), "sweep loss"),

@@ -144,6 +144,7 @@ class SweepPointRow(Base):
     evaluation_id: Mapped[int] = mapped_column(ForeignKey("hnas_evaluations.id"))
     task: Mapped[str] = mapped_column(String(32))  # recall | lm
     lr: Mapped[float]
+    token_shift: Mapped[int | None]  # the recall recipe's token-shift width
     status: Mapped[str] = mapped_column(String(16))
     steps: Mapped[int]
     score: Mapped[float | None]  # recall: held-out accuracy; lm: validation loss

@@ -46,10 +46,17 @@ def evaluate(
                 open_store(db_url(db)), layout=lay, budget=b, seed=seed, device=device, fidelity="default",
                 study=None, trial_number=None, progress=progress)
             if status == "failed":
-                typer.echo(f"error: evaluation of {lay} failed: {error}", err=True)
+                typer.echo(f"error: evaluation of {lay} failed (stored as failed): {_one_line(error)}", err=True)
                 raise typer.Exit(1)
         else:
-            metrics, status = run_evaluate(lay, b, device=device, seed=seed, progress=progress).to_dict(), "complete"
+            try:
+                m = run_evaluate(lay, b, device=device, seed=seed, progress=progress)
+            except Exception as exc:  # a diverged or crashed training: the input was valid, the evaluation failed
+                from nas.driver import failure_reason
+
+                typer.echo(f"error: evaluation of {lay} failed: {_one_line(failure_reason(exc))}", err=True)
+                raise typer.Exit(1) from None
+            metrics, status = m.to_dict(), "complete"
     out = {"layout": lay.canonical(), "budget": b.name, "cached": status == "cached", **metrics}
     if fmt == "json":
         typer.echo(json.dumps(out, indent=2))
@@ -59,3 +66,7 @@ def evaluate(
     for k in keys:
         v = out.get(k)
         typer.echo(f"{k:14s} {v:.6g}" if isinstance(v, float) else f"{k:14s} {v}")
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join(str(text or "").split())

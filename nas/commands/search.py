@@ -91,6 +91,8 @@ def search(
         min_attention=min_attention, max_attention=max_attention, min_ratio=min_ratio, max_ratio=max_ratio,
         mix_linear=mix_linear, include_pure_attention=include_attention,
     )
+    if att and space.placement != "fixed":
+        raise UsageError(f"--attention-layers is for --placement fixed (this search is {space.placement})")
     objs = parse_objectives(objectives)
     from proxies.lm_data import prepare_lm
 
@@ -115,11 +117,24 @@ def search(
         runner = LocalSearch(store, settings)
     if runner.reconciled:
         typer.echo(f"resumed study {study!r}: {runner.reconciled} interrupted evaluation(s) marked failed", err=True)
+    notes = space.ratio_notes()
+    if notes:  # a ratio the depth cannot hold exactly: say what runs instead
+        typer.echo(f"note: at {space.n_layers} layers, ratio {'; '.join(notes)}", err=True)
+    if getattr(runner, "requeued", 0):
+        typer.echo(f"resumed study {study!r}: {runner.requeued} interrupted layout(s) queued to run again", err=True)
+    if runner.target_trials() < trials:
+        typer.echo(f"note: the search space holds {runner.target_trials()} layouts; the study stops there "
+                   f"(--trials {trials})", err=True)
     start = time.perf_counter()
     with SearchProgress(runner.finished_trials(), runner.target_trials(), objs) as progress:
-        runner.run(on_trial=progress.update)
-    typer.echo(f"study {study!r}: {runner.finished_trials()} trials finished ({time.perf_counter() - start:.1f} s "
-               f"this run); Pareto front:", err=True)
+        outcomes = runner.run(on_trial=progress.update)
+    if getattr(runner, "exhausted", None):
+        typer.echo(f"note: {runner.exhausted}", err=True)
+    counts = {s.name: s for s in store.list_studies()}.get(study)
+    n_complete, n_failed = (counts.n_complete, counts.n_failed) if counts else (0, 0)
+    typer.echo(f"study {study!r}: {runner.finished_trials()} trials finished, {len(outcomes)} this run "
+               f"({time.perf_counter() - start:.1f} s); evaluations stored: {n_complete} complete, {n_failed} failed; "
+               "Pareto front:", err=True)
     if levels and len(levels) > 1:
         from nas.cascade import render as render_cascade
         from nas.grid import cascade_after_search
@@ -127,3 +142,10 @@ def search(
         report = cascade_after_search(store, url, study, levels, [seed + k for k in range(seeds)], objs, rule, device)
         typer.echo(render_cascade(report), err=True)
     print_front(store, study, fmt)
+    ran_ok = [o for o in outcomes if o.status != "failed"]
+    if (outcomes and not ran_ok) or n_complete == 0:
+        failed = [o for o in outcomes if o.status == "failed"]
+        reason = f"; first reason: {' '.join(str(failed[0].error).split())}" if failed else ""
+        typer.echo(f"error: no trial of study {study!r} succeeded"
+                   f"{f' this run ({len(failed)} failed)' if outcomes else ''}{reason}", err=True)
+        raise typer.Exit(1)
