@@ -10,15 +10,13 @@ import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from proxies.budget_error import BudgetError
+from proxies.budget_rules import check_budget  # every field's domain and the cross-field rules
 
 SUITE_KNOBS = ("recall_suite", "recall_ladder", "recall_tasks", "recall_noise", "recall_steps")
-LATE_KNOBS: dict[str, Any] = {"token_shift": 0, "torch_compile": False, "recall_lrs": (), "recall_shifts": (),
-                              "lm_lrs": (),
+LATE_KNOBS: dict[str, Any] = {"token_shift": 0, "torch_compile": False, "recall_lrs": (), "recall_shifts": (), "lm_lrs": (),
                               "recall_target": 0.0, "recall_check_every": 0, "graph": "auto"}
 
-
-class BudgetError(ValueError):
-    """Unknown preset or bad override."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,8 +69,6 @@ class Budget:
     graph: str = "auto"  # training step as one CUDA graph: auto (on CUDA unless torch_compile), on, off
 
     def __post_init__(self) -> None:
-        from proxies.budget_rules import check_budget  # every field's domain and the cross-field rules
-
         check_budget(self)
 
     def to_dict(self) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any, Callable
 
-from proxies.budget import BudgetError
+from proxies.budget_error import BudgetError
 
 MAX_WIDTH = 1 << 16
 MAX_SEQ = 1 << 20
