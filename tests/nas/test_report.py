@@ -202,3 +202,22 @@ def test_chromium_runs_the_sort_script(page, tmp_path):
     numbers = [float(v) for v in values if v]
     assert len(numbers) == 28 and numbers == sorted(numbers, reverse=True)
     assert values[-1] == ""  # the failed run has no recall: last
+
+
+@needs_chromium
+def test_the_readme_picture_tool(db, tmp_path):
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    build(db)
+    tool = Path(__file__).resolve().parents[2] / "tools" / "make_report_pictures.py"
+    r = subprocess.run([sys.executable, str(tool), "--db", db, "--study", "syn", "--out", str(tmp_path / "img"),
+                        "--height", "6000"], capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    front, shot = Image.open(tmp_path / "img" / "front.png"), Image.open(tmp_path / "img" / "report.png")
+    assert front.width > 1000 and 2000 < shot.height < 6000  # the white below the page cut off
+    r = subprocess.run([sys.executable, str(tool), "--db", db, "--study", "nope", "--out", str(tmp_path / "x")],
+                       capture_output=True, text=True, timeout=240)
+    assert r.returncode == 2 and "no study named 'nope'" in r.stderr
