@@ -3,6 +3,7 @@ metric, and whether the layout is on that level's Pareto front of those metrics.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -71,7 +72,8 @@ def choose_axes(study: str, objectives: Sequence[dict[str, str]], evaluations: S
 
 
 def level_points(evaluations: Sequence[Any], axes: Sequence[Axis]) -> dict[str, list[Point]]:
-    """{level: points} in the order the levels were first evaluated; layouts missing a metric are left out."""
+    """{level: points} in the order the levels were first evaluated; layouts missing a metric (or with an
+    infinite one, e.g. a diverged perplexity) are left out."""
     from nas.calibrate import Results
     from storage.pareto import non_dominated
 
@@ -81,7 +83,8 @@ def level_points(evaluations: Sequence[Any], axes: Sequence[Axis]) -> dict[str, 
     for level in res.levels:
         means = {m: res.means(level, m) for m in metrics}
         stds = {m: res.stds(level, m) for m in metrics}
-        layouts = [lay for lay in res.layouts(level) if all(lay in means[m] for m in metrics)]
+        layouts = [lay for lay in res.layouts(level)
+                   if all(lay in means[m] and math.isfinite(means[m][lay]) for m in metrics)]
         front = set(non_dominated([[means[m][lay] for m in metrics] for lay in layouts],
                                   [a.direction for a in axes]))
         out[level] = [Point(lay, level, {m: means[m][lay] for m in metrics},

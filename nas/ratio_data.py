@@ -38,14 +38,17 @@ def ratio_label(n_layers: int, n_attention: int) -> str:
 
 
 def is_grid(layouts: Sequence[str]) -> bool:
-    """Layouts of one linear kind each (plus attention), and some kind at two ratios or more."""
-    shapes = [_shape(lay) for lay in layouts]
+    """Layouts of one linear kind each (plus attention), one layout per kind and ratio, and some kind at two
+    ratios or more. (A search that placed attention in several ways at one ratio is not a grid.)"""
+    shapes = [_shape(lay) for lay in dict.fromkeys(layouts)]
     if any(kind == "" for kind, _, _ in shapes):
         return False
-    by_kind: dict[str, set[float]] = {}
+    by_kind: dict[str, list[float]] = {}
     for kind, n, a in shapes:
         if kind is not None:
-            by_kind.setdefault(kind, set()).add(a / n)
+            by_kind.setdefault(kind, []).append(a / n)
+    if any(len(set(fracs)) < len(fracs) for fracs in by_kind.values()):
+        return False
     return any(len(fracs) >= 2 for fracs in by_kind.values())
 
 

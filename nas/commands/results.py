@@ -27,6 +27,8 @@ def pareto(
         from nas.cliutil import split_list
         from nas.front_plot import check_target, plot_front
 
+        if all_ or fmt != "table":
+            raise UsageError("--plot draws every evaluation already; --format and --all go with the printed table")
         check_target(plot)
         typer.echo(plot_front(open_store(db_url(db)), study, plot, split_list(axes) or None), err=True)
         return

@@ -113,6 +113,7 @@ def _one_line_exit_2(r, needle):
     (["--study", "syn", "--plot", "{tmp}/afile/f.png"], "is not a directory"),
     (["--study", "syn", "--plot", "{tmp}"], "must end in"),
     (["--study", "syn", "--axes", "recall,flops"], "--axes goes with --plot"),
+    (["--study", "syn", "--plot", "{tmp}/f.png", "--format", "json"], "--format and --all go with"),
 ])
 def test_bad_input_exits_2_with_one_line(cli, syn, tmp_path, args, needle):
     (tmp_path / "afile").write_text("x")
@@ -120,3 +121,15 @@ def test_bad_input_exits_2_with_one_line(cli, syn, tmp_path, args, needle):
     r = cli("pareto", "--db", syn, *[a.replace("{tmp}", str(tmp_path)) for a in args])
     _one_line_exit_2(r, needle)
     assert _digest(syn) == before and not (tmp_path / "f.png").exists()
+
+
+def test_a_diverged_run_is_left_off_the_plot(cli, syn, tmp_path):
+    store = open_store(syn)
+    eid = store.start_evaluation(study="syn", layout="gla*2", n_layers=2, n_attention=0, proxy={}, seed=0,
+                                 device="cpu", fidelity="lo")
+    store.finish_evaluation(eid, metrics={"recall": 0.1, "perplexity": float("inf"), "flops": 50.0})
+    done = store.evaluations("syn", status="complete")
+    axes = choose_axes("syn", OBJECTIVES, done, None)
+    assert "gla*2" not in {p.layout for p in level_points(done, axes)["lo"]}
+    r = cli("pareto", "--study", "syn", "--db", syn, "--plot", tmp_path / "f.png", "--axes", "recall,flops")
+    assert r.exit_code == 0 and "15 layout point(s)" in r.stderr, r.output  # finite: on the recall/flops plot

@@ -221,3 +221,28 @@ def test_the_readme_picture_tool(db, tmp_path):
     r = subprocess.run([sys.executable, str(tool), "--db", db, "--study", "nope", "--out", str(tmp_path / "x")],
                        capture_output=True, text=True, timeout=240)
     assert r.returncode == 2 and "no study named 'nope'" in r.stderr
+
+
+def test_which_studies_are_grids():
+    from nas.ratio_data import is_grid, ratio_label
+
+    assert ratio_label(24, 2) == "11:1" and ratio_label(4, 0) == "pure" and ratio_label(4, 4) == "attn"
+    assert ratio_label(8, 2) == "3:1" and ratio_label(2, 1) == "1:1"
+    assert is_grid(list(LAYOUTS)) and is_grid(["gla*4", "gla*3,attn"])
+    assert not is_grid(["gla*4", "attn*4"])  # one ratio per mixer: nothing to draw a line through
+    assert not is_grid(["gdn,gla,attn*2", "gdn*4", "gdn*3,attn"])  # mixes two linear kinds
+    assert not is_grid(["gdn*3,attn", "attn,gdn*3", "gdn*4"])  # two placements at one ratio: a search
+
+
+def test_a_study_without_results_still_reports(cli, db, tmp_path):
+    store = open_store(db)
+    store.create_or_resume_study("empty", space={"kind": "search"}, proxy={"budget": {"name": "smoke"}},
+                                 objectives=OBJECTIVES)
+    store.start_evaluation(study="empty", layout="gdn*2", n_layers=2, n_attention=0, proxy={}, seed=0, device="cpu")
+    r = cli("report", "--study", "empty", "--db", db, "--out", tmp_path)
+    assert r.exit_code == 0, r.output
+    html = (tmp_path / "report.html").read_text()
+    assert re.findall(r'<section id="([a-z]+)"', html) == list(SECTIONS) and "no complete evaluations yet" in html
+    assert "running" in _section(html, "evaluations")
+    r = cli("pareto", "--study", "empty", "--db", db, "--plot", tmp_path / "f.png")
+    assert r.exit_code == 2 and "no complete evaluations to plot" in r.stderr
