@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from html import escape
 from typing import Any
 
-from nas.html_table import key_values, number, table
+from nas.html_table import key_values, table
 from nas.layout_strip import legend_html, strip_svg
 from nas.report_calibration_html import calibration_html
 from nas.report_js import SORT_JS
@@ -26,7 +26,7 @@ SECTIONS = {  # id: (title, accent colour)
     "evaluations": ("Every evaluation", "#00506b"),
 }
 EVAL_COLUMNS = ["id", "trial", "level", "seed", "layout", "strip", "status", "recall", "perplexity",
-                "bits_per_byte", "flops", "params", "state_bytes", "wall_time_s", "device", "cached_from"]
+                "bits_per_byte", "flops", "params", "state_bytes", "wall_time_s", "device", "cached_from", "error"]
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1140px; color: #222; background: #fff; }
@@ -155,11 +155,10 @@ def _evaluations(data: Any) -> str:
     for e in data.evaluations:
         rows.append([e.id, e.trial_number, e.fidelity, e.seed, e.layout, strip_svg(e.layout, max_width=120),
                      e.status, e.value("recall"), e.value("perplexity"), e.value("bits_per_byte"), e.value("flops"),
-                     e.value("params"), e.value("state_bytes"), e.wall_time_s, e.device, e.cached_from])
+                     e.value("params"), e.value("state_bytes"), e.wall_time_s, e.device, e.cached_from,
+                     (e.error or "")[:200] or None])
     if not rows:
         return '<p class="note">no evaluations yet</p>'
     return ('<p>click a column header to sort (again to reverse).</p><div class="scroll">'
             + table(EVAL_COLUMNS, rows, sortable=True, table_id="evaluations-table", raw=(5,)) + "</div>")
 
-
-__all__ = ["render_page", "SECTIONS", "number"]

@@ -12,7 +12,6 @@ from nas.errors import UsageError
 from storage import open_store
 from tests.nas.report_study import OBJECTIVES, build
 
-pytest.importorskip("matplotlib")
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ def test_fronts_strips_table_calibration_and_settings(page, db):
         assert f'fill="{MIXER_COLOURS[m]}"/></svg> {m}</span>' in fronts  # the legend
     table = _section(html, "evaluations")
     rows = re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1], re.S)
-    assert len(rows) == 2 * 7 * 2 + 1 and "synthetic" not in table and "failed" in table
+    assert len(rows) == 2 * 7 * 2 + 1 and "synthetic failure" in table and ">failed<" in table
     assert 'id="evaluations-table" class="sortable"' in table and "data-key=\"recall\" data-type=\"num\"" in table
     cal = _section(html, "calibration")
     from nas.calibrate import build_report
@@ -131,7 +131,7 @@ def test_report_of_a_real_tiny_grid(cli, db, tmp_path):
     """The real proxies through `grid`, then `report` and `pareto --plot` on what it stored."""
     r = cli("grid", "--study", "g", "--db", db, "--variants", "gla", "--ratios", "1:1,pure", "--layers", 2,
             "--no-attention", *TINY)
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 0 and "(2 run, 0 cached, 0 failed)" in r.stdout, r.output
     before = _digest(db)
     assert cli("report", "--study", "g", "--db", db, "--out", tmp_path).exit_code == 0
     html = (tmp_path / "report.html").read_text()
