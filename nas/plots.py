@@ -10,6 +10,7 @@ from typing import Sequence
 
 from nas.errors import UsageError
 from nas.front_data import Axis, Point, log_scale
+from nas.label_placement import place_labels
 from nas.mixer_colours import layout_colour, mixer_colour, mixers_in
 
 FORMATS = {".png": "png", ".svg": "svg"}
@@ -41,14 +42,30 @@ def front_figure(levels: dict[str, list[Point]], axes: Sequence[Axis], title: st
     rows = max(1, len(levels))
     fig = _figure(max(4.2 * len(pairs), 6.0), 3.6 * rows + 0.6)
     grid = fig.subplots(rows, len(pairs), squeeze=False)
+    labels = []
     for r, (level, points) in enumerate(levels.items()):
         for c, (ax_x, ax_y) in enumerate(pairs):
             _front_panel(grid[r][c], points, ax_x, ax_y, f"level {level}" if len(levels) > 1 else "")
+            labels.append((grid[r][c], _labels(points, ax_x, ax_y)))
     layouts = [p.layout for pts in levels.values() for p in pts]
     _legend(fig, layouts, front_marks=True)
     if title:
         fig.suptitle(title)
+    fig.canvas.draw()  # fix the layout, then place the labels in pixels
+    for ax, items in labels:
+        place_labels(ax, items)
     return fig
+
+
+def _labels(points: list[Point], ax_x: Axis, ax_y: Axis) -> list[tuple[float, float, str]]:
+    """Every front point's layout; the panel's own 2-D front first (its labels get the best spots)."""
+    from storage.pareto import non_dominated
+
+    front = [p for p in points if p.on_front]
+    xy = [(p.values[ax_x.metric], p.values[ax_y.metric]) for p in front]
+    first = set(non_dominated(xy, [ax_x.direction, ax_y.direction]))
+    order = sorted(range(len(front)), key=lambda i: i not in first)
+    return [(*xy[i], front[i].layout) for i in order]
 
 
 def _front_panel(ax, points: list[Point], ax_x: Axis, ax_y: Axis, title: str) -> None:
@@ -64,8 +81,6 @@ def _front_panel(ax, points: list[Point], ax_x: Axis, ax_y: Axis, title: str) ->
                             fmt="none", ecolor=colour, alpha=alpha, elinewidth=1, capsize=2, zorder=2)
             ax.scatter([x], [y], s=46 if not faint else 30, color=colour, alpha=alpha, zorder=3,
                        edgecolors="black" if not faint else "none", linewidths=0.6)
-            if not faint:
-                ax.annotate(p.layout, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, zorder=4)
     if len({a.metric for a in (ax_x, ax_y)}) == 2 and points:
         _front_line(ax, [p for p in points if p.on_front], ax_x, ax_y)
     for axis, setter in ((ax_x, ax.set_xscale), (ax_y, ax.set_yscale)):
@@ -102,24 +117,28 @@ def _legend(fig, layouts: list[str], front_marks: bool) -> None:
 
 
 def ratio_figure(series: dict[str, dict], metric: str = "recall"):
-    """One panel per level: `metric` against the attention fraction, one line per linear mixer (error bars:
-    across-seed std), pure attention as a dashed reference. `series` is `nas.ratio_data.ratio_series`."""
+    """One panel per level: `metric` against the linear:full ratio, one line per linear mixer (error bars:
+    across-seed std), pure attention as a dashed reference. The ratios stand evenly spaced in order of attention
+    fraction (24:1, 12:1 and 6:1 would crowd a linear axis). `series` is `nas.ratio_data.ratio_series`."""
     fig = _figure(max(5.0, 4.6 * len(series)), 4.0)
     grid = fig.subplots(1, max(1, len(series)), squeeze=False)
     for c, (level, s) in enumerate(series.items()):
         ax = grid[0][c]
-        ticks: dict[float, str] = {}
+        labels = {p.fraction: p.ratio for pts in s["lines"].values() for p in pts}
+        if s["attention"] is not None:
+            labels[1.0] = "attn"
+        order = sorted(labels)
+        at = {f: i for i, f in enumerate(order)}
         for mixer, pts in s["lines"].items():
-            xs = [p.fraction for p in pts]
-            ax.errorbar(xs, [p.mean for p in pts], yerr=[p.std or 0.0 for p in pts], color=mixer_colour(mixer),
-                        marker="o", ms=5, lw=1.6, capsize=2, label=mixer)
-            ticks.update({p.fraction: p.ratio for p in pts})
+            ax.errorbar([at[p.fraction] for p in pts], [p.mean for p in pts], yerr=[p.std or 0.0 for p in pts],
+                        color=mixer_colour(mixer), marker="o", ms=5, lw=1.6, capsize=2, label=mixer)
         if s["attention"] is not None:
             a = s["attention"]
             ax.axhline(a.mean, color=mixer_colour("attn"), ls="--", lw=1.2, label="attn only")
-            ticks[1.0] = "attn"
-        ax.set_xticks(sorted(ticks), [f"{f:.2g}\n{ticks[f]}" for f in sorted(ticks)], fontsize=8)
-        ax.set_xlabel("attention fraction (linear:full)")
+            ax.errorbar([at[1.0]], [a.mean], yerr=[a.std or 0.0], color=mixer_colour("attn"), marker="s", ms=6,
+                        capsize=2)
+        ax.set_xticks(range(len(order)), [f"{labels[f]}\n{f:.2g}" for f in order], fontsize=8)
+        ax.set_xlabel("linear:full ratio (attention fraction)")
         ax.set_ylabel(metric)
         ax.grid(True, alpha=0.3)
         ax.set_title(f"level {level}", fontsize=10)

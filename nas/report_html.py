@@ -146,8 +146,9 @@ def _ratio(data: Any) -> str:
         return ('<p class="note">not a ratio-by-mixer grid (that needs layouts of one linear mixer each, plus '
                 "attention, at two ratios or more; see <code>hybrid-nas grid</code>)</p>")
     png = to_bytes(ratio_figure(data.ratio, "recall"), "png")
-    return ("<p>x: attention layers / all layers (tick labels: linear:full); one line per linear mixer; error bars "
-            f"one across-seed std.</p>{figure_img(png, 'recall against the ratio')}")
+    return ("<p>x: the linear:full ratios in order of attention fraction (attention layers / all layers, under "
+            "each ratio); one line per linear mixer; error bars one across-seed std.</p>"
+            f"{figure_img(png, 'recall against the ratio')}")
 
 
 def _evaluations(data: Any) -> str:

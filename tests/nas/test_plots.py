@@ -132,3 +132,21 @@ def test_a_diverged_run_is_left_off_the_plot(cli, syn, tmp_path):
     assert "gla*2" not in {p.layout for p in level_points(done, axes)["lo"]}
     r = cli("pareto", "--study", "syn", "--db", syn, "--plot", tmp_path / "f.png", "--axes", "recall,flops")
     assert r.exit_code == 0 and "15 layout point(s)" in r.stderr, r.output  # finite: on the recall/flops plot
+
+
+def test_labels_of_crowded_points_do_not_overlap():
+    from nas.label_placement import place_labels
+    from nas.plots import _figure
+
+    fig = _figure(4, 3)
+    ax = fig.subplots()
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    fig.canvas.draw()
+    anns = place_labels(ax, [(0.5, 0.5, f"(gdn*{k},attn)*2") for k in range(4)])  # four labels, one spot
+    renderer = fig.canvas.get_renderer()
+    boxes = [a.get_window_extent(renderer) for a in anns]
+    assert len(boxes) == 4
+    for i in range(4):
+        for j in range(i):
+            assert not boxes[i].overlaps(boxes[j]), (i, j)
