@@ -34,6 +34,7 @@ h1 { font-size: 22px; } h3 { margin: 18px 0 6px; font-size: 15px; }
 section { border-left: 14px solid var(--accent); padding: 4px 0 12px 16px; margin: 22px 0; }
 section > h2 { font-size: 18px; margin: 4px 0 10px; color: var(--accent); }
 table { border-collapse: collapse; font-size: 12px; margin: 6px 0; }
+#evaluations-table { font-size: 11px; }
 th, td { border: 1px solid #ddd; padding: 3px 6px; text-align: left; vertical-align: middle; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 table.sortable th { cursor: pointer; background: #f3f3f3; user-select: none; }
@@ -154,7 +155,7 @@ def _ratio(data: Any) -> str:
 def _evaluations(data: Any) -> str:
     rows = []
     for e in data.evaluations:
-        rows.append([e.id, e.trial_number, e.fidelity, e.seed, e.layout, strip_svg(e.layout, max_width=120),
+        rows.append([e.id, e.trial_number, e.fidelity, e.seed, e.layout, strip_svg(e.layout, max_width=96),
                      e.status, e.value("recall"), e.value("perplexity"), e.value("bits_per_byte"), e.value("flops"),
                      e.value("params"), e.value("state_bytes"), e.wall_time_s, e.device, e.cached_from,
                      (e.error or "")[:200] or None])
