@@ -19,6 +19,7 @@ from nas.commands.cluster import jobs, submit
 from nas.commands.evaluate import evaluate
 from nas.commands.grid import grid
 from nas.commands.mixers import mixers
+from nas.commands.report import report
 from nas.commands.results import pareto, studies
 from nas.commands.search import search
 
@@ -86,6 +87,7 @@ app.command()(studies)
 app.command()(grid)
 app.command()(calibrate)
 app.command()(mixers)
+app.command()(report)
 app.add_typer(bench, name="bench")
 app.add_typer(submit, name="submit")
 app.add_typer(jobs, name="jobs")

@@ -16,10 +16,24 @@ def pareto(
     db: Optional[str] = typer.Option(None, help="SQLAlchemy URL (default sqlite:///hybrid_nas.db)."),
     fmt: str = typer.Option("table", "--format", help="table, json or csv."),
     all_: bool = typer.Option(False, "--all", help="Every completed evaluation, not only the front."),
+    plot: Optional[str] = typer.Option(None, help="Draw the fronts to this file instead (.png or .svg)."),
+    axes: Optional[str] = typer.Option(None, help="Metrics of --plot, e.g. recall,flops (default: objectives)."),
 ) -> None:
-    """Print the Pareto front of a study (layouts as `evaluate` accepts them)."""
+    """Print the Pareto front of a study (layouts as `evaluate` accepts them), or draw it with --plot."""
     from nas.report import FORMATS, print_front, render, row_of
     from storage import open_store
+
+    if plot is not None:
+        from nas.cliutil import split_list
+        from nas.front_plot import check_target, plot_front
+
+        if all_ or fmt != "table":
+            raise UsageError("--plot draws every evaluation already; --format and --all go with the printed table")
+        check_target(plot)
+        typer.echo(plot_front(open_store(db_url(db)), study, plot, split_list(axes) or None), err=True)
+        return
+    if axes is not None:
+        raise UsageError("--axes goes with --plot")
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
