@@ -23,3 +23,41 @@ def test_bench_bad_input(cli):
     if not torch.cuda.is_available():
         r = cli("bench", "kernels")
         assert r.exit_code == 2 and "no CUDA device" in r.stderr
+
+
+def test_bench_proxy_rows_carry_the_engine_columns(cli):
+    r = cli("bench", "proxy", "--device", "cpu", "--budget", "smoke", "--steps", 1, "--layouts", "attn",
+            "--task", "mqar", "--engine", "eager", "--json")
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.stdout)
+    assert row["graph"] is False and row["task"] == "mqar" and row["workers"] == 1
+    assert row["batch"] == 32 and row["seq_len"] == 24  # the smoke MQAR shapes
+    assert row["ms_per_step"] > 0 and row["gpu_busy_ms"] is None and row["launches_per_step"] is None
+
+
+def test_bench_proxy_and_recall_bad_input(cli):
+    for args, msg in ((("--task", "vision"), "unknown task 'vision'"), (("--engine", "jit"), "unknown engine"),
+                      (("--engine", "graph"), "needs a CUDA device")):
+        r = cli("bench", "proxy", "--device", "cpu", *args)
+        assert r.exit_code == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    for args, msg in ((("--mixers", "attn,nope"), "unknown mixer 'nope'"), (("--settings", "64x40"), "seq >= 4"),
+                      (("--settings", "big"), "SEQxPAIRS"), (("--lrs", "0,1e-3"), "positive"),
+                      (("--widths", "100"), "multiples of the head size")):
+        r = cli("bench", "recall", "--device", "cpu", *args)
+        assert r.exit_code == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bench_recall_reports_each_case_beside_zoology(cli):
+    r = cli("bench", "recall", "--device", "cpu", "--mixers", "attn,gla", "--settings", "32x4", "--widths", "64",
+            "--lrs", "1e-3,3e-3", "--steps", 4, "--json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert [(x["mixer"], x["seq_len"], x["kv_pairs"], x["d_model"]) for x in rows] == [("attn", 32, 4, 64),
+                                                                                      ("gla", 32, 4, 64)]
+    for x in rows:
+        assert 0 <= x["accuracy"] <= 1 and x["lr"] in (1e-3, 3e-3) and len(x["sweep"]) == 2
+        assert (x["zoology_low"], x["zoology_high"]) == ((0.99, 1.0) if x["mixer"] == "attn" else (0.5, 0.95))
+        assert x["verdict"] in ("below", "inside", "above")
+    table = cli("bench", "recall", "--device", "cpu", "--mixers", "hgrn", "--settings", "32x4", "--widths", "64",
+                "--lrs", "1e-3", "--steps", 2).stdout
+    assert "zoology" in table and "hgrn" in table
