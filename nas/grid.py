@@ -67,13 +67,31 @@ class JobResult:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(url: str, threads: int | None) -> None:
+def worker_devices(device: str, workers: int, visible_gpus: int) -> list[str]:
+    """The device of each pool worker: plain `cuda` spread round-robin over the visible GPUs (cuda:0, cuda:1, ...,
+    as `CUDA_VISIBLE_DEVICES` numbers them); `cpu` or an explicit `cuda:N` is every worker's device."""
+    if device != "cuda" or visible_gpus <= 1:
+        return [device] * workers
+    return [f"cuda:{i % visible_gpus}" for i in range(workers)]
+
+
+def visible_gpus(device: str) -> int:
+    if not device.startswith("cuda"):
+        return 0
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def _init_worker(url: str, threads: int | None, devices=None) -> None:
     from storage import open_store
 
     if threads is not None:  # pool workers share the cores
         import torch
 
         torch.set_num_threads(max(1, threads))
+    if devices is not None:  # each worker takes the next device of the round-robin, once
+        _WORKER["device"] = devices.get()
     _WORKER["store"] = open_store(url)
 
 
@@ -81,6 +99,7 @@ def _run_job(job: Job, device: str, study: str) -> JobResult:
     from nas.driver import evaluate_into
 
     store = _WORKER["store"]
+    device = _WORKER.get("device", device)
     status, metrics, error, wall = evaluate_into(
         store, layout=Layout.parse(job.layout), budget=Budget.from_dict(job.budget), seed=job.seed, device=device,
         fidelity=job.level, study=study, trial_number=None,
@@ -106,8 +125,12 @@ class Evaluator:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                             initializer=_init_worker, initargs=(url, threads))
+            ctx = mp.get_context("spawn")
+            devices = ctx.Queue()
+            for d in worker_devices(device, self.workers, visible_gpus(device)):
+                devices.put(d)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                             initargs=(url, threads, devices))
 
     @property
     def expired(self) -> bool:
