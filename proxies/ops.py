@@ -33,11 +33,37 @@ def is_counting() -> bool:
     return getattr(_state, "counting", False)
 
 
+@contextlib.contextmanager
+def recording_calls(calls: list) -> Iterator[None]:
+    """Inside it, `gla` and `delta_rule` append what they were called with to `calls` (op, shapes, gate kind,
+    whether "auto" would take Triton for it on CUDA) and return zeros instead of computing: the shapes a proxy
+    hands its kernels, cheaply (`proxies.kernel_calls`)."""
+    prev = getattr(_state, "recording", None)
+    _state.recording = calls
+    try:
+        yield
+    finally:
+        _state.recording = prev
+
+
+def _record(op: str, q, v, g, scale) -> torch.Tensor | None:
+    calls = getattr(_state, "recording", None)
+    if calls is None:
+        return None
+    B, T, H, K = q.shape
+    gate = "none" if g is None else ("head" if g.dim() == 3 else "channel")
+    calls.append({"op": op, "B": B, "T": T, "H": H, "K": K, "V": v.shape[-1], "gate": gate,
+                  "scale": scale, "triton": triton_shapes_ok(K, v.shape[-1], scalar_gate=op == "gla" and gate == "head")})
+    return v.new_zeros(v.shape)
+
+
 # -- the cores ----------------------------------------------------------------------------------
 def gla(q, k, v, g=None, *, scale: float | None = None, impl: str = "auto"):
     """Gated linear attention, `(B, T, H, K)` x2, `(B, T, H, V)`, log-gate per channel or per head."""
     if is_counting():
         return _gla_op(q, k, v, g, -1.0 if scale is None else scale)
+    if (out := _record("gla", q, v, g, scale)) is not None:
+        return out
     impl = _auto(impl, q, v, scalar_gate=g is not None and g.dim() == 3)
     return kernels.gla(q, k, v, g, scale=scale, impl=impl)[0]
 
@@ -46,6 +72,8 @@ def delta_rule(q, k, v, beta, g=None, *, scale: float | None = None, impl: str =
     """(Gated) delta rule; q and k must be L2-normalised by the caller."""
     if is_counting():
         return _delta_op(q, k, v, beta, g, -1.0 if scale is None else scale)
+    if (out := _record("delta_rule", q, v, g, scale)) is not None:
+        return out
     return kernels.delta_rule(q, k, v, beta, g, scale=scale, impl=_auto(impl, q, v))[0]
 
 
@@ -54,11 +82,15 @@ def _auto(impl: str, q, v, scalar_gate: bool = False) -> str:
     not powers of two in [16, 128] (e.g. widths sized by `proxies.width`), and, for gla with a per-head (scalar)
     gate, K < 64 (kernels.triton.gla faults or returns wrong dk, dg there on torch 2.11 / H100: K=16, and
     K=32 with V=32 or 64, seen with tools.kernel_accuracy.check_gla); any other `impl` is kept."""
-    ok = lambda n: 16 <= n <= 128 and n & (n - 1) == 0  # noqa: E731
-    K, V = q.shape[-1], v.shape[-1]
-    if impl == "auto" and q.is_cuda and (not (ok(K) and ok(V)) or (scalar_gate and K < 64)):
+    if impl == "auto" and q.is_cuda and not triton_shapes_ok(q.shape[-1], v.shape[-1], scalar_gate):
         return "chunk"
     return impl
+
+
+def triton_shapes_ok(K: int, V: int, scalar_gate: bool = False) -> bool:
+    """Head sizes the Triton kernels take: powers of two in [16, 128], and K >= 64 for gla with a per-head gate."""
+    ok = lambda n: 16 <= n <= 128 and n & (n - 1) == 0  # noqa: E731
+    return ok(K) and ok(V) and not (scalar_gate and K < 64)
 
 
 def causal_attention(q, k, v, window: int | None = None, *, impl: str = "auto"):
