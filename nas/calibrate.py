@@ -9,6 +9,7 @@ import re
 from itertools import combinations
 from typing import Any, Sequence
 
+from nas.recipes import RECIPE_METRICS, winning_recipes
 from nas.cascade import CascadeReport, PromotionRule, render as render_cascade, simulate
 from nas.errors import UsageError
 from nas.numbers import stat
@@ -86,7 +87,7 @@ def default_metrics(objectives: Sequence[str], present: Sequence[str]) -> list[s
     """The study's objectives, then bits per byte and the per-task recall scores, when stored."""
     out = [m for m in objectives]
     for m in sorted(present, key=_natural):
-        if (m.startswith("recall_") or m == "bits_per_byte") and m not in out:
+        if (m.startswith("recall_") or m == "bits_per_byte") and m not in out and m not in RECIPE_METRICS:
             out.append(m)
     return out
 
@@ -130,6 +131,7 @@ def build_report(study: str, evaluations: Sequence[Any], objectives: Sequence[di
         "noise": noise_table(res, order, chosen), "cross_level": cross_level(res, order, chosen),
         "cross_seed": [r for r in cross_seed(res, order, chosen) if r["seed_pairs"]],
         "reference": None, "reference_ignored": [], "cascade": None, "notes": notes,
+        "recipes": winning_recipes(evaluations, order),
     }
     if reference is not None:
         ref, columns, ignored = reference
@@ -183,6 +185,11 @@ def render_report(report: dict[str, Any]) -> str:
         if report["reference_ignored"]:
             out.append(f"  ignored reference columns (not metrics of this study): "
                        f"{', '.join(report['reference_ignored'])}")
+    if report.get("recipes"):
+        out.append("")
+        out.append("winning recipes (the sweep point each evaluation kept):")
+        out += _table(["level", "task", "recipe", "evaluations"],
+                      [[r["level"], r["task"], r["recipe"], r["evaluations"]] for r in report["recipes"]])
     if report["cascade"] is not None:
         out.append("")
         out.append("simulated " + render_cascade(CascadeReport.from_dict(report["cascade"])))

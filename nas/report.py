@@ -23,6 +23,7 @@ def row_of(e: Any) -> dict[str, Any]:
         "flops": e.value("flops"), "params": _int(e.value("params")), "state_bytes": _int(e.value("state_bytes")),
         "trial": e.trial_number, "seed": e.seed, "fidelity": e.fidelity, "wall_time_s": e.wall_time_s,
         "evaluation": e.id, "bits_per_byte": e.value("bits_per_byte"), "device": e.device,
+        **{k: e.metrics[k] for k in ("recall_lr", "recall_token_shift", "lm_lr") if k in (e.metrics or {})},
     }
 
 
@@ -46,6 +47,7 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
 
 def _table(rows: list[dict[str, Any]]) -> str:
     cols = ["layout", "recall", "perplexity", "flops", "params", "state_bytes", "trial"]
+    cols += [c for c in ("recall_lr", "recall_token_shift", "lm_lr") if any(r.get(c) is not None for r in rows)]
     cells = [cols] + [[cell(r.get(c)) for c in cols] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
@@ -104,8 +106,21 @@ def aggregate_rows(evaluations: list[Any], objectives: list[dict[str, str]]) -> 
                 row[m] = _int(row[m])
             costs = res.costs[level][layout].values()
             row["wall_time_s"] = sum(costs) / len(costs)
+            row["recipes"] = _recipes(evaluations, level, layout)
             rows.append(row)
     return rows
+
+
+def _recipes(evaluations: list[Any], level: str, layout: str) -> str:
+    """The winning recall and LM learning rates over the layout's seeds, e.g. "recall 0.001/0.003, lm 0.002"."""
+    runs = [e.metrics or {} for e in evaluations
+            if e.status == "complete" and e.fidelity == level and e.layout == layout]
+    parts = []
+    for task, key in (("recall", "recall_lr"), ("lm", "lm_lr")):
+        lrs = sorted({m[key] for m in runs if isinstance(m.get(key), (int, float))})
+        if lrs:
+            parts.append(f"{task} {'/'.join(f'{v:g}' for v in lrs)}")
+    return ", ".join(parts)
 
 
 def render_levels(rows: list[dict[str, Any]], fmt: str, only_front: bool = True) -> str:
@@ -121,9 +136,9 @@ def render_levels(rows: list[dict[str, Any]], fmt: str, only_front: bool = True)
         seeds = sorted({r["seeds"] for r in rows if r["fidelity"] == level})
         out.append(f"level {level} ({'front' if only_front else 'all'}; seed mean ± std over "
                    f"{'/'.join(map(str, seeds))} seed(s)):")
-        cols = ["layout", "recall", "perplexity", "flops", "params", "seeds"]
+        cols = ["layout", "recall", "perplexity", "flops", "params", "seeds", "winning lr"]
         cells = [cols] + [[r["layout"], _pm(r, "recall"), _pm(r, "perplexity"), cell(r["flops"]),
-                           cell(r["params"]), str(r["seeds"])] for r in part]
+                           cell(r["params"]), str(r["seeds"]), r.get("recipes") or "-"] for r in part]
         widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
         lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
                  for row in cells]

@@ -67,3 +67,32 @@ def test_a_failed_sweep_stores_its_points(tmp_path, monkeypatch, cli):
     (ev,) = _all(store)
     assert ev.status == "failed" and "non-finite" in ev.error
     assert [(p["lr"], p["status"]) for p in store.sweep_points(ev.id)] == [(1e-3, "failed"), (3e-3, "failed")]
+
+
+def test_calibrate_and_pareto_name_the_winning_recipes():
+    from types import SimpleNamespace as E
+
+    from nas.calibrate import default_metrics
+    from nas.recipes import winning_recipes
+
+    evs = [E(status="complete", fidelity="hi", metrics={"recall_lr": 1e-3, "recall_token_shift": 0, "lm_lr": 2e-3}),
+           E(status="complete", fidelity="hi", metrics={"recall_lr": 1e-3, "recall_token_shift": 0, "lm_lr": 4e-3}),
+           E(status="complete", fidelity="hi", metrics={"recall_lr": 3e-3, "recall_token_shift": 2, "lm_lr": 2e-3}),
+           E(status="failed", fidelity="hi", metrics={}), E(status="complete", fidelity="lo", metrics={})]
+    rows = winning_recipes(evs, ["hi", "lo"])
+    assert rows[0] == {"level": "hi", "task": "recall", "recipe": "lr 0.001, token shift 0", "evaluations": 2}
+    assert {"level": "hi", "task": "lm", "recipe": "lr 0.004", "evaluations": 1} in rows
+    assert not [r for r in rows if r["level"] == "lo"]
+    # the winners are not per-task recall scores
+    assert default_metrics(["recall"], ["recall_lr", "recall_steps", "recall_mqar_64x4", "lm_lr"]) == [
+        "recall", "recall_mqar_64x4"]
+
+
+def test_pareto_over_seeds_shows_the_winning_rates(cli, tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    r = cli("grid", "--study", "g", "--db", url, "--variants", "gla", "--ratios", "pure", "--layers", 2,
+            "--budget", "smoke", "--seeds", 2, *sum((["--set", f"{k}={v}"] for k, v in TINY.items() if k != "n_layers"),
+                                                    []), "--set", "recall_lrs=1e-3,5e-3")
+    assert r.exit_code == 0, r.output
+    table = cli("pareto", "--study", "g", "--db", url).stdout
+    assert "winning lr" in table and "recall 0.00" in table and "lm 0.01" in table
