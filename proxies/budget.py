@@ -139,7 +139,9 @@ def _coerce(key: str, value: Any, typ: str) -> Any:
         if typ == "bool":
             return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[value.lower()]
     except (ValueError, KeyError, OverflowError):
-        what = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(typ, typ)
+        what = {"int": "an integer", "float": "a number", "bool": "true or false",
+                "tuple[float, ...]": "comma-separated numbers (e.g. 1e-3,3e-3)",
+                "tuple[int, ...]": "comma-separated integers (e.g. 0,2)"}.get(typ, typ)
         raise BudgetError(f"budget field {key} needs {what}, got {value!r}") from None
     return value
 
