@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from kernels.delta.chunk import delta_rule_chunk
-from kernels.delta.naive import delta_rule_recurrent
+from kernels.ops.delta.chunk import delta_rule_chunk
+from kernels.ops.delta.naive import delta_rule_recurrent
 from tests.kernels.helpers import assert_close_all, detached_copy, make_inputs, rel_err, run_with_grads
 
 T_VALUES = [1, 7, 63, 64, 65, 130]

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from kernels.gla.chunk import gla_chunk
-from kernels.gla.naive import gla_recurrent
+from kernels.ops.gla.chunk import gla_chunk
+from kernels.ops.gla.naive import gla_recurrent
 from tests.kernels.helpers import assert_close_all, detached_copy, make_inputs, rel_err, run_with_grads
 
 T_VALUES = [1, 7, 63, 64, 65, 130]
