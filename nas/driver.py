@@ -121,6 +121,40 @@ def objective_values(metrics: dict[str, Any], objectives: list[dict[str, str]]) 
     return values
 
 
+def evaluate_seeds(store: Store, s: SearchSettings, layout: Layout, trial_number: int,
+                   ) -> tuple[str, dict[str, Any], str | None, float]:
+    """Evaluate one trial's layout with seed, seed+1, ... (each run stored; the first failure ends the trial) and
+    return (status, the seed means, error, wall seconds); status is cached only when every seed was. The local
+    search and the Ray worker both run a trial this way."""
+    runs, statuses, total = [], [], 0.0
+    for k in range(max(1, s.seeds)):
+        status, metrics, error, wall = evaluate_into(
+            store, layout=layout, budget=s.budget, seed=s.seed + k, device=s.device, fidelity=s.fidelity,
+            study=s.study, trial_number=trial_number,
+        )
+        total += wall
+        if status == "failed":
+            return status, {}, error, total
+        runs.append(metrics)
+        statuses.append(status)
+    status = "cached" if all(st == "cached" for st in statuses) else "complete"
+    return status, merge_seeds(runs), None, total
+
+
+def merge_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The metrics of one trial over its seeds: numbers are the seed means, plus `seeds` (their count); one run
+    is returned as it is. The local search and the Ray ledger and worker all merge this way."""
+    if len(runs) == 1:
+        return runs[0]
+    merged = dict(runs[0])
+    for key in runs[0]:
+        vals = [r.get(key) for r in runs]
+        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
+            merged[key] = sum(vals) / len(vals)
+    merged["seeds"] = len(runs)
+    return merged
+
+
 def counted_trials(study: Any) -> list[Any]:
     """An Optuna study's finished trials that count toward `--trials` (interrupted ones are run again)."""
     from optuna.trial import TrialState
@@ -260,28 +294,7 @@ class LocalSearch:
         return self.s.space.suggest(trial)
 
     def _evaluate_seeds(self, layout: Layout, trial_number: int) -> tuple[str, dict[str, Any], str | None, float]:
-        """Evaluate with seed, seed+1, ... (each run stored); the metrics are the seed means."""
-        runs, total, statuses = [], 0.0, []
-        for k in range(max(1, self.s.seeds)):
-            status, metrics, error, wall = evaluate_into(
-                self.store, layout=layout, budget=self.s.budget, seed=self.s.seed + k, device=self.s.device,
-                fidelity=self.s.fidelity, study=self.s.study, trial_number=trial_number,
-            )
-            total += wall
-            if status == "failed":
-                return status, {}, error, total
-            runs.append(metrics)
-            statuses.append(status)
-        if len(runs) == 1:
-            return statuses[0], runs[0], None, total
-        merged = dict(runs[0])
-        for key, v in runs[0].items():
-            vals = [r.get(key) for r in runs]
-            if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
-                merged[key] = sum(vals) / len(vals)
-        merged["seeds"] = len(runs)
-        status = "cached" if all(st == "cached" for st in statuses) else "complete"
-        return status, merged, None, total
+        return evaluate_seeds(self.store, self.s, layout, trial_number)
 
     def run(self, on_trial: Callable[[TrialOutcome, int, int], None] | None = None) -> list[TrialOutcome]:
         from optuna.trial import TrialState

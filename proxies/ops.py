@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -20,30 +20,29 @@ _state = threading.local()
 
 
 @contextlib.contextmanager
-def counting_flops() -> Iterator[None]:
-    prev = getattr(_state, "counting", False)
-    _state.counting = True
+def _setting(name: str, value: Any, default: Any) -> Iterator[None]:
+    """`_state.<name>` is `value` inside the block, and what it was (or `default`) after."""
+    prev = getattr(_state, name, default)
+    setattr(_state, name, value)
     try:
         yield
     finally:
-        _state.counting = prev
+        setattr(_state, name, prev)
+
+
+def counting_flops() -> contextlib.AbstractContextManager[None]:
+    return _setting("counting", True, False)
 
 
 def is_counting() -> bool:
     return getattr(_state, "counting", False)
 
 
-@contextlib.contextmanager
-def recording_calls(calls: list) -> Iterator[None]:
+def recording_calls(calls: list) -> contextlib.AbstractContextManager[None]:
     """Inside it, `gla` and `delta_rule` append what they were called with to `calls` (op, shapes, gate kind,
     whether "auto" would take Triton for it on CUDA) and return zeros instead of computing: the shapes a proxy
     hands its kernels, cheaply (`proxies.kernel_calls`)."""
-    prev = getattr(_state, "recording", None)
-    _state.recording = calls
-    try:
-        yield
-    finally:
-        _state.recording = prev
+    return _setting("recording", calls, None)
 
 
 def _record(op: str, q, v, g, scale) -> torch.Tensor | None:

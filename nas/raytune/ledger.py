@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from nas.driver import INTERRUPTED, SearchSettings, TrialOutcome, counted_trials, objective_values, proxy_settings
+from nas.driver import (INTERRUPTED, SearchSettings, TrialOutcome, counted_trials, merge_seeds, objective_values,
+                        proxy_settings)
 from search_space.layout import Layout
 from storage import Store, proxy_key
 
@@ -144,19 +145,6 @@ class Ledger:
 
     def _lookup(self, layout: str, seed: int) -> Any | None:
         return self.store.lookup(layout=layout, proxy_key=self.key, seed=seed, fidelity=self.s.fidelity)
-
-
-def merge_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The metrics of one trial over its seeds: numbers are the seed means (as LocalSearch reports them)."""
-    if len(runs) == 1:
-        return runs[0]
-    merged = dict(runs[0])
-    for key in runs[0]:
-        vals = [r.get(key) for r in runs]
-        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
-            merged[key] = sum(vals) / len(vals)
-    merged["seeds"] = len(runs)
-    return merged
 
 
 def record_failed(store: Store, s: SearchSettings, *, layout: Layout, trial_number: int, error: str,

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from nas.driver import INTERRUPTED, SearchSettings
-from nas.raytune.ledger import interrupted, merge_seeds, record_failed
+from nas.raytune.ledger import interrupted, record_failed
 from nas.raytune.settings import PID_DIR_ENV, POLL_S
 from search_space.errors import SpaceError
 from search_space.layout import Layout
@@ -38,7 +38,7 @@ def run_trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
 
 
 def _run_trial(tune: Any, store: Store, s: SearchSettings, config: dict[str, Any], *, native: bool, url: str) -> None:
-    from nas.driver import evaluate_into
+    from nas.driver import evaluate_seeds
     from search_space.tune_space import build_layout, layout_from_params
 
     number = int(config["trial_number"])
@@ -65,20 +65,8 @@ def _run_trial(tune: Any, store: Store, s: SearchSettings, config: dict[str, Any
         return
     if config.get("after") is not None:
         _wait_for(url, s.study, int(config["after"]))
-    runs, statuses, wall = [], [], 0.0
-    for k in range(max(1, s.seeds)):  # as LocalSearch: seed, seed+1, ...; the first failure ends the trial
-        status, metrics, error, seconds = evaluate_into(
-            store, layout=layout, budget=s.budget, seed=s.seed + k, device=s.device, fidelity=s.fidelity,
-            study=s.study, trial_number=number,
-        )
-        wall += seconds
-        if status == "failed":
-            _report(tune, s, number, layout, status, {}, error, wall, attempt=attempt)
-            return
-        runs.append(metrics)
-        statuses.append(status)
-    status = "cached" if all(st == "cached" for st in statuses) else "complete"
-    _report(tune, s, number, layout, status, merge_seeds(runs), None, wall, attempt=attempt)
+    status, metrics, error, wall = evaluate_seeds(store, s, layout, number)  # as LocalSearch runs a trial
+    _report(tune, s, number, layout, status, metrics, error, wall, attempt=attempt)
 
 
 def _rows(store: Store, study: str, number: int) -> list[Any]:
