@@ -180,6 +180,38 @@ class _Recorder:
         return self.params[name]
 
 
+def fresh_params(space: SearchSpace, seed: int, study: str, number: int, taken: set[str], *,
+                 grid: list[str] | None = None, space_size: int | None = None) -> dict[str, Any] | None:
+    """Parameters of a layout of the space that is not in `taken` (canonical layouts): chosen from the whole space
+    when it is small enough to enumerate (or from `grid`, a grid search's layouts, as {"layout": ...}), else
+    random draws. None when none is left (or found). Both searches steer a repeating sampler with it."""
+    import random
+
+    rng = random.Random(f"{seed}/{study}/{number}")
+    if grid is not None:
+        left = [layout for layout in grid if layout not in taken]
+        return {"layout": rng.choice(left)} if left else None
+    size = space.grid_size() if space_size is None else space_size
+    if size <= SPACE_SIZE_LIMIT:
+        left = [layout for layout in space.grid() if layout.canonical() not in taken]
+        return space.params_of(rng.choice(left)) if left else None
+    for _ in range(2_000):
+        rec = _Recorder(rng)
+        if space.suggest(rec).canonical() not in taken:
+            return rec.params
+    return None
+
+
+def done_layouts(trials: list[Any]) -> dict[str, Any]:
+    """Layout -> the first of `trials` (counted, finished) that evaluated it."""
+    out: dict[str, Any] = {}
+    for t in trials:
+        layout = t.user_attrs.get("layout")
+        if layout is not None:
+            out.setdefault(layout, t)
+    return out
+
+
 class LocalSearch:
     """One study: open (or resume) it in our tables and in Optuna's, then run trials one after another."""
 
@@ -215,12 +247,7 @@ class LocalSearch:
 
     def _done_layouts(self) -> dict[str, Any]:
         """Layout -> the first finished trial that evaluated it (interrupted and repeated trials excluded)."""
-        out: dict[str, Any] = {}
-        for t in self._finished():
-            layout = t.user_attrs.get("layout")
-            if layout is not None:
-                out.setdefault(layout, t)
-        return out
+        return done_layouts(self._finished())
 
     def _requeue_interrupted(self) -> int:
         """Enqueue the layout of every interrupted trial not evaluated since, whatever the sampler: a sampler
@@ -242,22 +269,8 @@ class LocalSearch:
         return n
 
     def _fresh_params(self, number: int, taken: set[str]) -> dict[str, Any] | None:
-        """Parameters of a layout of the space that no finished or queued trial has: chosen from the whole
-        space when it is small enough to enumerate, else random draws. None when none is left (or found)."""
-        import random
-
-        rng = random.Random(f"{self.s.seed}/{self.s.study}/{number}")
-        if self.grid is not None:
-            left = [layout for layout in self.grid if layout not in taken]
-            return {"layout": rng.choice(left)} if left else None
-        if self.space_size <= SPACE_SIZE_LIMIT:
-            left = [layout for layout in self.s.space.grid() if layout.canonical() not in taken]
-            return self.s.space.params_of(rng.choice(left)) if left else None
-        for _ in range(2_000):
-            rec = _Recorder(rng)
-            if self.s.space.suggest(rec).canonical() not in taken:
-                return rec.params
-        return None
+        return fresh_params(self.s.space, self.s.seed, self.s.study, number, taken, grid=self.grid,
+                            space_size=self.space_size)
 
     def _fail_stale_optuna_trials(self) -> None:
         from optuna.trial import TrialState
