@@ -65,8 +65,8 @@ def _fns(op, impl, fla):
             return lambda x: gla(x["q"], x["k"], x["v"], x["g"], options=forced)[0]
         return lambda x: delta_rule(x["q"], x["k"], x["v"], x["beta"], x.get("g"), options=forced)[0]
     if impl == "torch_chunk":
-        from kernels.delta.chunk import delta_rule_chunk
-        from kernels.gla.chunk import gla_chunk
+        from kernels.ops.delta.chunk import delta_rule_chunk
+        from kernels.ops.gla.chunk import gla_chunk
         if op.startswith("gla"):
             return lambda x: gla_chunk(x["q"], x["k"], x["v"], x["g"])[0]
         return lambda x: delta_rule_chunk(x["q"], x["k"], x["v"], x["beta"], x.get("g"))[0]

@@ -23,10 +23,10 @@ import os
 import torch
 
 from kernels._inputs import check_beta, check_chunk_size, check_gate, check_qkv, check_state
-from kernels.delta.chunk import delta_rule_chunk
-from kernels.delta.naive import delta_rule_recurrent
-from kernels.gla.chunk import gla_chunk
-from kernels.gla.naive import gla_recurrent
+from kernels.ops.delta.chunk import delta_rule_chunk
+from kernels.ops.delta.naive import delta_rule_recurrent
+from kernels.ops.gla.chunk import gla_chunk
+from kernels.ops.gla.naive import gla_recurrent
 
 IMPLS = ("auto", "recurrent", "chunk", "triton")
 

@@ -14,6 +14,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as _cx
 
 from nas.commands.bench import bench
+from nas.commands.budget import budget
 from nas.commands.calibrate import calibrate
 from nas.commands.cluster import jobs, submit
 from nas.commands.evaluate import evaluate
@@ -87,6 +88,7 @@ app.command()(studies)
 app.command()(grid)
 app.command()(calibrate)
 app.command()(mixers)
+app.command()(budget)
 app.command()(report)
 app.add_typer(bench, name="bench")
 app.add_typer(submit, name="submit")

@@ -121,6 +121,40 @@ def objective_values(metrics: dict[str, Any], objectives: list[dict[str, str]]) 
     return values
 
 
+def evaluate_seeds(store: Store, s: SearchSettings, layout: Layout, trial_number: int,
+                   ) -> tuple[str, dict[str, Any], str | None, float]:
+    """Evaluate one trial's layout with seed, seed+1, ... (each run stored; the first failure ends the trial) and
+    return (status, the seed means, error, wall seconds); status is cached only when every seed was. The local
+    search and the Ray worker both run a trial this way."""
+    runs, statuses, total = [], [], 0.0
+    for k in range(max(1, s.seeds)):
+        status, metrics, error, wall = evaluate_into(
+            store, layout=layout, budget=s.budget, seed=s.seed + k, device=s.device, fidelity=s.fidelity,
+            study=s.study, trial_number=trial_number,
+        )
+        total += wall
+        if status == "failed":
+            return status, {}, error, total
+        runs.append(metrics)
+        statuses.append(status)
+    status = "cached" if all(st == "cached" for st in statuses) else "complete"
+    return status, merge_seeds(runs), None, total
+
+
+def merge_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The metrics of one trial over its seeds: numbers are the seed means, plus `seeds` (their count); one run
+    is returned as it is. The local search and the Ray ledger and worker all merge this way."""
+    if len(runs) == 1:
+        return runs[0]
+    merged = dict(runs[0])
+    for key in runs[0]:
+        vals = [r.get(key) for r in runs]
+        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
+            merged[key] = sum(vals) / len(vals)
+    merged["seeds"] = len(runs)
+    return merged
+
+
 def counted_trials(study: Any) -> list[Any]:
     """An Optuna study's finished trials that count toward `--trials` (interrupted ones are run again)."""
     from optuna.trial import TrialState
@@ -144,6 +178,38 @@ class _Recorder:
     def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
         self.params[name] = self.rng.choice(list(choices))
         return self.params[name]
+
+
+def fresh_params(space: SearchSpace, seed: int, study: str, number: int, taken: set[str], *,
+                 grid: list[str] | None = None, space_size: int | None = None) -> dict[str, Any] | None:
+    """Parameters of a layout of the space that is not in `taken` (canonical layouts): chosen from the whole space
+    when it is small enough to enumerate (or from `grid`, a grid search's layouts, as {"layout": ...}), else
+    random draws. None when none is left (or found). Both searches steer a repeating sampler with it."""
+    import random
+
+    rng = random.Random(f"{seed}/{study}/{number}")
+    if grid is not None:
+        left = [layout for layout in grid if layout not in taken]
+        return {"layout": rng.choice(left)} if left else None
+    size = space.grid_size() if space_size is None else space_size
+    if size <= SPACE_SIZE_LIMIT:
+        left = [layout for layout in space.grid() if layout.canonical() not in taken]
+        return space.params_of(rng.choice(left)) if left else None
+    for _ in range(2_000):
+        rec = _Recorder(rng)
+        if space.suggest(rec).canonical() not in taken:
+            return rec.params
+    return None
+
+
+def done_layouts(trials: list[Any]) -> dict[str, Any]:
+    """Layout -> the first of `trials` (counted, finished) that evaluated it."""
+    out: dict[str, Any] = {}
+    for t in trials:
+        layout = t.user_attrs.get("layout")
+        if layout is not None:
+            out.setdefault(layout, t)
+    return out
 
 
 class LocalSearch:
@@ -181,12 +247,7 @@ class LocalSearch:
 
     def _done_layouts(self) -> dict[str, Any]:
         """Layout -> the first finished trial that evaluated it (interrupted and repeated trials excluded)."""
-        out: dict[str, Any] = {}
-        for t in self._finished():
-            layout = t.user_attrs.get("layout")
-            if layout is not None:
-                out.setdefault(layout, t)
-        return out
+        return done_layouts(self._finished())
 
     def _requeue_interrupted(self) -> int:
         """Enqueue the layout of every interrupted trial not evaluated since, whatever the sampler: a sampler
@@ -208,22 +269,8 @@ class LocalSearch:
         return n
 
     def _fresh_params(self, number: int, taken: set[str]) -> dict[str, Any] | None:
-        """Parameters of a layout of the space that no finished or queued trial has: chosen from the whole
-        space when it is small enough to enumerate, else random draws. None when none is left (or found)."""
-        import random
-
-        rng = random.Random(f"{self.s.seed}/{self.s.study}/{number}")
-        if self.grid is not None:
-            left = [layout for layout in self.grid if layout not in taken]
-            return {"layout": rng.choice(left)} if left else None
-        if self.space_size <= SPACE_SIZE_LIMIT:
-            left = [layout for layout in self.s.space.grid() if layout.canonical() not in taken]
-            return self.s.space.params_of(rng.choice(left)) if left else None
-        for _ in range(2_000):
-            rec = _Recorder(rng)
-            if self.s.space.suggest(rec).canonical() not in taken:
-                return rec.params
-        return None
+        return fresh_params(self.s.space, self.s.seed, self.s.study, number, taken, grid=self.grid,
+                            space_size=self.space_size)
 
     def _fail_stale_optuna_trials(self) -> None:
         from optuna.trial import TrialState
@@ -260,28 +307,7 @@ class LocalSearch:
         return self.s.space.suggest(trial)
 
     def _evaluate_seeds(self, layout: Layout, trial_number: int) -> tuple[str, dict[str, Any], str | None, float]:
-        """Evaluate with seed, seed+1, ... (each run stored); the metrics are the seed means."""
-        runs, total, statuses = [], 0.0, []
-        for k in range(max(1, self.s.seeds)):
-            status, metrics, error, wall = evaluate_into(
-                self.store, layout=layout, budget=self.s.budget, seed=self.s.seed + k, device=self.s.device,
-                fidelity=self.s.fidelity, study=self.s.study, trial_number=trial_number,
-            )
-            total += wall
-            if status == "failed":
-                return status, {}, error, total
-            runs.append(metrics)
-            statuses.append(status)
-        if len(runs) == 1:
-            return statuses[0], runs[0], None, total
-        merged = dict(runs[0])
-        for key, v in runs[0].items():
-            vals = [r.get(key) for r in runs]
-            if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
-                merged[key] = sum(vals) / len(vals)
-        merged["seeds"] = len(runs)
-        status = "cached" if all(st == "cached" for st in statuses) else "complete"
-        return status, merged, None, total
+        return evaluate_seeds(self.store, self.s, layout, trial_number)
 
     def run(self, on_trial: Callable[[TrialOutcome, int, int], None] | None = None) -> list[TrialOutcome]:
         from optuna.trial import TrialState

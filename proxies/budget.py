@@ -1,7 +1,10 @@
 """Budget presets for proxy training: `smoke` (CPU, seconds), `quick` (one GPU, about a minute), `standard`.
 
 Every knob is overridable (`Budget.with_overrides({"d_model": 256})`, or `--set d_model=256` on the CLI).
-A budget serialises to a dict that, with the seed, keys the evaluation cache in the database.
+A budget serialises to a flat dict that, with the seed, keys the evaluation cache in the database. For readers the
+fields are grouped in typed sections (`SECTIONS`: model, recall, recipe sweep, language modelling, training, cost and
+engine; `Budget.section(name)`, `describe_budget(b)`, `hybrid-nas budget PRESET`); the grouping is a view only and
+never changes the flat form or the cache key.
 """
 
 from __future__ import annotations
@@ -11,12 +14,37 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from proxies.budget_error import BudgetError
-from proxies.budget_rules import check_budget  # every field's domain and the cross-field rules
+from proxies.budget_rules import check_budget, describe  # every field's domain and the cross-field rules
 
 SUITE_KNOBS = ("recall_suite", "recall_ladder", "recall_tasks", "recall_noise", "recall_steps")
 LATE_KNOBS: dict[str, Any] = {"token_shift": 0, "torch_compile": False, "recall_lrs": (), "recall_shifts": (), "lm_lrs": (),
                               "recall_target": 0.0, "recall_check_every": 0, "graph": "auto"}
 
+
+@dataclass(frozen=True)
+class Section:
+    """One group of budget fields, for readers: a title and the field names, in the order they are shown."""
+
+    title: str
+    fields: tuple[str, ...]
+
+
+# Every Budget field is in exactly one section (tests/proxies/test_budget_sections.py).
+SECTIONS: dict[str, Section] = {
+    "model": Section("the preset's name and the network every layout is built at",
+                     ("name", "n_layers", "d_model", "n_heads", "chunk_size", "window", "match_width", "token_shift")),
+    "recall": Section("the MQAR task and the recall suite",
+                      ("mqar_vocab", "mqar_seq_len", "mqar_kv_pairs", "mqar_train_examples", "mqar_test_examples",
+                       "mqar_steps", "mqar_batch", "mqar_lr", "recall_suite", "recall_ladder", "recall_tasks",
+                       "recall_noise", "recall_steps")),
+    "sweep": Section("the recipe sweep: the recipes each task trains at, the best kept (docs/recipe.md)",
+                     ("recall_lrs", "recall_shifts", "recall_target", "recall_check_every", "lm_lrs")),
+    "lm": Section("language modelling: the corpus and its training",
+                  ("corpus", "lm_seq_len", "lm_steps", "lm_batch", "lm_lr", "lm_eval_tokens")),
+    "training": Section("what every task's optimiser shares", ("precision", "weight_decay", "warmup_frac")),
+    "engine": Section("how costs are counted and how the steps run",
+                      ("flops_context", "impl", "torch_compile", "graph")),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +101,12 @@ class Budget:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The fields of section `name` of `SECTIONS` and their values (a view: `to_dict` stays flat)."""
+        if name not in SECTIONS:
+            raise BudgetError(f"unknown budget section {name!r}; valid: {', '.join(SECTIONS)}")
+        return {f: getattr(self, f) for f in SECTIONS[name].fields}
 
     def key_dict(self) -> dict[str, Any]:
         """The budget as it keys the evaluation cache: every field, except that knobs added after the first
@@ -177,6 +211,15 @@ PRESETS: dict[str, Budget] = {
         flops_context=8192,
     ),
 }
+
+
+def describe_budget(b: Budget) -> list[dict[str, Any]]:
+    """The budget by section, for help texts: one dict per section (name, title, and per field its value and what
+    is valid), in `SECTIONS` order."""
+    valid = describe()
+    return [{"section": key, "title": sec.title,
+             "fields": [{"field": f, "value": getattr(b, f), "valid": valid.get(f, "")} for f in sec.fields]}
+            for key, sec in SECTIONS.items()]
 
 
 def get_budget(name: str, overrides: dict[str, Any] | None = None) -> Budget:

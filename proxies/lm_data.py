@@ -8,7 +8,7 @@ from typing import Iterator
 
 import torch
 
-from proxies.tasks.corpus import load_corpus
+from proxies.tasks.corpus import CorpusError, load_corpus
 from proxies.tasks.lm import ByteTokenizer, bits_per_byte, perplexity_from_loss
 
 
@@ -29,6 +29,20 @@ class LMCorpus:
 @functools.lru_cache(maxsize=4)
 def prepare_lm(corpus: str) -> LMCorpus:
     return LMCorpus(corpus, ByteTokenizer().encode(load_corpus(corpus)))
+
+
+def check_lm_corpus(corpus: str, seq_len: int) -> LMCorpus:
+    """The prepared corpus, when it holds one training window and one validation window of `seq_len` tokens;
+    else `CorpusError` (a user error: the CLI prints one line and exits 2) naming the budget fields."""
+    prepared = prepare_lm(corpus)
+    try:
+        lm_split(prepared, seq_len)
+    except ValueError as e:
+        detail = " ".join(str(e).split(":")[0].split())
+        raise CorpusError(f"budget field corpus = {corpus!r} is too short for lm_seq_len = {seq_len} "
+                          f"({prepared.tokens.numel()} byte tokens; {detail}): use a longer corpus or a smaller "
+                          "lm_seq_len") from None
+    return prepared
 
 
 @functools.lru_cache(maxsize=8)

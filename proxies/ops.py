@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -20,30 +20,29 @@ _state = threading.local()
 
 
 @contextlib.contextmanager
-def counting_flops() -> Iterator[None]:
-    prev = getattr(_state, "counting", False)
-    _state.counting = True
+def _setting(name: str, value: Any, default: Any) -> Iterator[None]:
+    """`_state.<name>` is `value` inside the block, and what it was (or `default`) after."""
+    prev = getattr(_state, name, default)
+    setattr(_state, name, value)
     try:
         yield
     finally:
-        _state.counting = prev
+        setattr(_state, name, prev)
+
+
+def counting_flops() -> contextlib.AbstractContextManager[None]:
+    return _setting("counting", True, False)
 
 
 def is_counting() -> bool:
     return getattr(_state, "counting", False)
 
 
-@contextlib.contextmanager
-def recording_calls(calls: list) -> Iterator[None]:
+def recording_calls(calls: list) -> contextlib.AbstractContextManager[None]:
     """Inside it, `gla` and `delta_rule` append what they were called with to `calls` (op, shapes, gate kind,
     whether "auto" would take Triton for it on CUDA) and return zeros instead of computing: the shapes a proxy
     hands its kernels, cheaply (`proxies.kernel_calls`)."""
-    prev = getattr(_state, "recording", None)
-    _state.recording = calls
-    try:
-        yield
-    finally:
-        _state.recording = prev
+    return _setting("recording", calls, None)
 
 
 def _record(op: str, q, v, g, scale) -> torch.Tensor | None:
@@ -80,7 +79,7 @@ def delta_rule(q, k, v, beta, g=None, *, scale: float | None = None, impl: str =
 def _auto(impl: str, q, v, scalar_gate: bool = False) -> str:
     """"auto" on CUDA takes the PyTorch chunked form where the Triton kernels cannot run: head sizes K, V that are
     not powers of two in [16, 128] (e.g. widths sized by `proxies.width`), and, for gla with a per-head (scalar)
-    gate, K < 64 (kernels.triton.gla faults or returns wrong dk, dg there on torch 2.11 / H100: K=16, and
+    gate, K < 64 (kernels.ops.gla.triton faults or returns wrong dk, dg there on torch 2.11 / H100: K=16, and
     K=32 with V=32 or 64, seen with tools.kernel_accuracy.check_gla); any other `impl` is kept."""
     if impl == "auto" and q.is_cuda and not triton_shapes_ok(q.shape[-1], v.shape[-1], scalar_gate):
         return "chunk"

@@ -12,34 +12,25 @@ Statuses: an evaluation starts `running`, and ends `complete` (metrics), `failed
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import func, select
 
 from storage import arguments
+from storage.base import INTERRUPTED
+from storage.base import now as _now
+from storage.base import study_name as _study_name
 from storage.convert import evaluation_record, study_record, utc
-from storage.db import BUSY_TIMEOUT_S, WRITE_OPTION, connect
+from storage.db import BUSY_TIMEOUT_S, connect
 from storage.diff import first_difference
-from storage.errors import StorageError, one_line
+from storage.errors import StorageError
+from storage.evaluations import EvaluationMethods
 from storage.jsoncodec import from_db, to_db
-from storage.keys import proxy_key as make_proxy_key
 from storage.pareto import non_dominated
-from storage.queries import (SWEEP_FIELDS, candidate_row, evaluations_query, insert_ignoring, metric_values,
-                             study_row, sweep_row)
+from storage.queries import evaluations_query, insert_ignoring, study_row
 from storage.records import EvaluationRecord, StudyRecord, StudySummary
-from storage.schema import (
-    DEFAULT_FIDELITY, METRIC_COLUMNS, CandidateRow, EvaluationRow, ParetoRow, StudyRow, SweepPointRow,
-)
+from storage.schema import EvaluationRow, ParetoRow, StudyRow
 
-INTERRUPTED = "interrupted"
-_COPIED = ("candidate_id", "proxy_key", "proxy", "fidelity", "seed", "metrics", "device", "wall_time_s",
-           *METRIC_COLUMNS)
+__all__ = ["INTERRUPTED", "Store", "open_store"]
 
 
 def open_store(url: str | os.PathLike | None = None, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> "Store":
@@ -52,43 +43,11 @@ def open_store(url: str | os.PathLike | None = None, *, busy_timeout_s: float = 
     return Store(connect(url, busy_timeout_s=busy_timeout_s))
 
 
-class Store:
-    """Open one with `storage.open_store(url)`; safe to use from several threads and processes."""
+class Store(EvaluationMethods):
+    """Open one with `storage.open_store(url)`; safe to use from several threads and processes.
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._read = sessionmaker(engine, expire_on_commit=False)
-        self._write = sessionmaker(engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False)
-
-    # -- the store itself -------------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        """The database URL, password hidden."""
-        return self._engine.url.render_as_string(hide_password=True)
-
-    @property
-    def sqlalchemy_url(self) -> str:
-        """The full URL with its driver resolved and the password kept: hand it to Optuna's RDBStorage
-        (`optuna.storages.RDBStorage(store.sqlalchemy_url)`) so that Optuna's tables share this database."""
-        return self._engine.url.render_as_string(hide_password=False)
-
-    @property
-    def dialect(self) -> str:
-        """The backend: "sqlite" or "postgresql"."""
-        return self._engine.dialect.name
-
-    def close(self) -> None:
-        """Close the pooled connections (the store can still be used; it reconnects)."""
-        self._engine.dispose()
-
-    def __enter__(self) -> "Store":
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"Store({self.url!r})"
+    The engine and sessions are `storage.base.StoreBase`'s, the evaluation methods `storage.evaluations`'; the
+    studies and the Pareto fronts are here."""
 
     def __reduce__(self):
         """Pickling (Ray, multiprocessing) sends the URL; the receiving process opens its own store."""
@@ -178,174 +137,6 @@ class Store:
                 for s in studies
             ]
 
-    # -- evaluations --------------------------------------------------------------------------------------
-    def start_evaluation(
-        self,
-        *,
-        study: str | StudyRecord | None,
-        layout: str,
-        n_layers: int,
-        n_attention: int,
-        proxy: dict[str, Any],
-        seed: int,
-        device: str | None,
-        proxy_key: str | None = None,
-        fidelity: str = DEFAULT_FIDELITY,
-        trial_number: int | None = None,
-    ) -> int:
-        """Record a `running` evaluation of `layout` (a canonical string) and return its id.
-
-        `study` None records an evaluation outside any study (`hybrid-nas evaluate`). `proxy_key` defaults
-        to `storage.proxy_key(proxy)`. The candidate row is shared by every evaluation of the same layout.
-        """
-        arguments.text(layout, "layout")
-        arguments.integer(n_layers, "n_layers", minimum=1)
-        arguments.integer(n_attention, "n_attention", minimum=0)
-        if n_attention > n_layers:
-            raise StorageError(f"n_attention ({n_attention}) is larger than n_layers ({n_layers}) for {layout!r}")
-        proxy_db = to_db(arguments.settings(proxy, "proxy"), what="proxy")
-        key = make_proxy_key(proxy) if proxy_key is None else arguments.text(proxy_key, "proxy_key")
-        arguments.integer(seed, "seed")
-        arguments.text(fidelity, "fidelity")
-        arguments.integer(trial_number, "trial_number", minimum=0, optional=True)
-        arguments.text(device, "device", optional=True)
-        name = _study_name(study, optional=True)
-        with self._session(f"starting an evaluation of {layout!r}", write=True) as session:
-            study_id = None if name is None else study_row(session, name, self.url).id
-            candidate = candidate_row(session, layout, n_layers, n_attention)
-            row = EvaluationRow(
-                study_id=study_id,
-                candidate_id=candidate.id,
-                trial_number=trial_number,
-                proxy_key=key,
-                proxy=proxy_db,
-                fidelity=fidelity,
-                seed=seed,
-                status="running",
-                device=device,
-                started_at=_now(),
-            )
-            session.add(row)
-            session.flush()
-            return row.id
-
-    def finish_evaluation(
-        self, eval_id: int, *, metrics: dict[str, Any], wall_time_s: float | None = None,
-        sweep: Iterable[dict[str, Any]] = (),
-    ) -> EvaluationRecord:
-        """Mark a running evaluation `complete` with its metrics (any JSON dict; recall, perplexity, flops,
-        params and state_bytes, when present, must be numbers and are copied to their own columns) and the
-        points of its learning-rate sweep (dicts with task, lr, status, steps, score, loss, error,
-        wall_time_s), in the same transaction."""
-        values = metric_values(metrics)
-        points = [sweep_row(p) for p in sweep]
-        return self._close(eval_id, "complete", error=None, wall_time_s=wall_time_s, sweep=points, **values)
-
-    def fail_evaluation(self, eval_id: int, *, error: str, wall_time_s: float | None = None,
-                        sweep: Iterable[dict[str, Any]] = ()) -> EvaluationRecord:
-        """Mark a running evaluation `failed` with its error text (e.g. the exception's one-line summary) and
-        the sweep points it ran (every one failed, or it was cut off)."""
-        arguments.text(error, "error")
-        points = [sweep_row(p) for p in sweep]
-        return self._close(eval_id, "failed", error=error, wall_time_s=wall_time_s, sweep=points)
-
-    def sweep_points(self, eval_id: int) -> list[dict[str, Any]]:
-        """The learning-rate sweep of an evaluation (of the one it was copied from, for a cache copy), in order."""
-        arguments.integer(eval_id, "evaluation id")
-        with self._session(f"reading the sweep of evaluation {eval_id}") as session:
-            row = session.get(EvaluationRow, eval_id)
-            if row is None:
-                raise StorageError(f"no evaluation with id {eval_id} in {self.url}")
-            source = row.cached_from if row.cached_from is not None else row.id
-            rows = session.scalars(select(SweepPointRow).where(SweepPointRow.evaluation_id == source)
-                                   .order_by(SweepPointRow.id)).all()
-            return [{k: getattr(r, k) for k in SWEEP_FIELDS} for r in rows]
-
-    def prune_evaluation(
-        self, eval_id: int, *, metrics: dict[str, Any] | None = None, wall_time_s: float | None = None
-    ) -> EvaluationRecord:
-        """Mark a running evaluation `pruned` (stopped early by the search), with the metrics it reached."""
-        values = metric_values(metrics or {})
-        return self._close(eval_id, "pruned", error=None, wall_time_s=wall_time_s, **values)
-
-    def copy_evaluation(self, source_id: int, *, study: str | StudyRecord, trial_number: int | None = None) -> int:
-        """Adopt a complete evaluation (a `lookup` hit, maybe from another study) into `study` as a new
-        complete evaluation with the same metrics and `cached_from=source_id`; return the new id."""
-        arguments.integer(trial_number, "trial_number", minimum=0, optional=True)
-        name = _study_name(study)
-        with self._session(f"copying evaluation {source_id} into study {name!r}", write=True) as session:
-            study_id = study_row(session, name, self.url).id
-            source = session.get(EvaluationRow, source_id)
-            if source is None or source.status != "complete":
-                state = "does not exist" if source is None else f"is {source.status}"
-                raise StorageError(
-                    f"cannot copy evaluation {source_id}: it {state}; only complete ones can be copied"
-                )
-            now = _now()
-            copied = {field: getattr(source, field) for field in _COPIED}
-            row = EvaluationRow(
-                study_id=study_id, trial_number=trial_number, status="complete", started_at=now, finished_at=now,
-                cached_from=source.cached_from or source.id, **copied,
-            )
-            session.add(row)
-            session.flush()
-            return row.id
-
-    def get_evaluation(self, eval_id: int) -> EvaluationRecord:
-        with self._session(f"reading evaluation {eval_id}") as session:
-            found = session.execute(evaluations_query().where(EvaluationRow.id == eval_id)).first()
-            if found is None:
-                raise StorageError(f"no evaluation with id {eval_id} in {self.url}")
-            return evaluation_record(*found)
-
-    def lookup(
-        self, *, layout: str, proxy_key: str, seed: int, fidelity: str | None = None
-    ) -> EvaluationRecord | None:
-        """The cache: a complete evaluation of `layout` under the same proxy settings and seed (and
-        fidelity, when given), from any study; originals before copies, then the most recent. None if none."""
-        with self._session(f"looking up {layout!r}") as session:
-            query = evaluations_query().where(
-                CandidateRow.layout == layout,
-                EvaluationRow.proxy_key == proxy_key,
-                EvaluationRow.seed == seed,
-                EvaluationRow.status == "complete",
-            )
-            if fidelity is not None:
-                query = query.where(EvaluationRow.fidelity == fidelity)
-            query = query.order_by(
-                EvaluationRow.cached_from.is_not(None), EvaluationRow.finished_at.desc(), EvaluationRow.id.desc()
-            )
-            found = session.execute(query.limit(1)).first()
-            return None if found is None else evaluation_record(*found)
-
-    def evaluations(
-        self, study: str | StudyRecord, *, status: str | Iterable[str] | None = None, fidelity: str | None = None
-    ) -> list[EvaluationRecord]:
-        """The study's evaluations in the order they were started, optionally only some statuses/fidelity."""
-        wanted = arguments.statuses(status)
-        name = _study_name(study)
-        with self._session(f"reading evaluations of study {name!r}") as session:
-            query = evaluations_query().where(EvaluationRow.study_id == study_row(session, name, self.url).id)
-            if wanted is not None:
-                query = query.where(EvaluationRow.status.in_(wanted))
-            if fidelity is not None:
-                query = query.where(EvaluationRow.fidelity == fidelity)
-            return [evaluation_record(*found) for found in session.execute(query.order_by(EvaluationRow.id))]
-
-    def reconcile(self, study: str | StudyRecord) -> int:
-        """Mark the study's evaluations still `running` (their driver crashed) `failed` with error
-        "interrupted"; return how many. Call it when a search resumes, before new work starts."""
-        name = _study_name(study)
-        with self._session(f"reconciling study {name!r}", write=True) as session:
-            study_id = study_row(session, name, self.url).id
-            result = session.execute(
-                update(EvaluationRow)
-                .where(EvaluationRow.study_id == study_id, EvaluationRow.status == "running")
-                .values(status="failed", error=INTERRUPTED, finished_at=_now())
-                .execution_options(synchronize_session=False)
-            )
-            return int(result.rowcount or 0)
-
     # -- Pareto fronts -------------------------------------------------------------------------------------
     def update_pareto(self, study: str | StudyRecord) -> list[EvaluationRecord]:
         """Compute the non-dominated set of the study's complete evaluations under its objectives, store it
@@ -388,57 +179,3 @@ class Store:
                 )
                 return [evaluation_record(*found) for found in session.execute(query)]
         return self.update_pareto(name)
-
-    # -- internals ------------------------------------------------------------------------------------------
-    @contextmanager
-    def _session(self, what: str, *, write: bool = False) -> Iterator[Session]:
-        """One transaction: committed when the block ends, rolled back (nothing kept) when it raises."""
-        maker = self._write if write else self._read
-        try:
-            with maker() as session, session.begin():
-                yield session
-        except sa_exc.DBAPIError as error:
-            detail = one_line(error.orig if error.orig is not None else error)
-            raise StorageError(f"database error while {what} in {self.url}: {detail:.300}") from error
-        except sa_exc.SQLAlchemyError as error:
-            raise StorageError(f"database error while {what} in {self.url}: {one_line(error):.300}") from error
-
-    def _close(
-        self, eval_id: int, status: str, *, error: str | None, wall_time_s: Any,
-        sweep: list[dict[str, Any]] = (), **values: Any
-    ) -> EvaluationRecord:
-        arguments.integer(eval_id, "evaluation id")
-        seconds = arguments.seconds(wall_time_s)
-        with self._session(f"marking evaluation {eval_id} {status}", write=True) as session:
-            row = session.get(EvaluationRow, eval_id, with_for_update=True)
-            if row is None:
-                raise StorageError(f"no evaluation with id {eval_id} in {self.url}")
-            reopenable = row.status == "running" or (row.status == "failed" and row.error == INTERRUPTED)
-            if not reopenable:
-                raise StorageError(
-                    f"evaluation {eval_id} is already {row.status}; only a running one can be marked {status}"
-                )
-            row.status = status
-            row.error = error
-            row.wall_time_s = seconds
-            row.finished_at = _now()
-            for field, value in values.items():
-                setattr(row, field, value)
-            session.add_all(SweepPointRow(evaluation_id=eval_id, **p) for p in sweep)
-            session.flush()
-            found = session.execute(evaluations_query().where(EvaluationRow.id == eval_id)).one()
-            return evaluation_record(*found)
-
-
-def _study_name(study: str | StudyRecord | None, *, optional: bool = False) -> str | None:
-    if study is None and optional:
-        return None
-    if isinstance(study, StudyRecord):
-        return study.name
-    if isinstance(study, str):
-        return arguments.study_name(study)
-    raise StorageError(f"study must be a study name or a StudyRecord, got {type(study).__name__}")
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)

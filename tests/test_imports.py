@@ -134,7 +134,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
 
 def test_graph_sees_the_project():
     graph = _graph()
-    assert "nas.cli" in graph and "storage.store" in graph and "kernels.triton.gla" in graph
+    assert "nas.cli" in graph and "storage.store" in graph and "kernels.ops.gla.triton" in graph
     assert "storage.db" in graph["storage.store"] and "storage.store" not in graph["storage.db"]
     # a lazy import inside a function counts
     assert any("storage" in t.split(".")[0] for t in graph["nas.commands.calibrate"])

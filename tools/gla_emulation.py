@@ -1,4 +1,4 @@
-"""PyTorch emulation of the Triton GLA kernels (kernels/triton/gla.py), rounding included, for CPU studies of bf16.
+"""PyTorch emulation of the Triton GLA kernels (kernels/ops/gla/triton.py), rounding included, for CPU studies of bf16.
 
 The Triton interpreter cannot run bf16 tiles, so the precision of the kernels' algorithm in bf16 is measured here:
 an explicit forward and an explicit backward (no autograd) that follow `_gla_fwd_kernel`, `_gla_bwd_dh_kernel` and
@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import torch
 
-from kernels.triton import _common as C
-from kernels.triton._common import chunk_cumsum, gate_grad
-from kernels.triton.gla import CLAMP
+from kernels import triton_common as C
+from kernels.triton_common import chunk_cumsum, gate_grad
+from kernels.ops.gla.triton import CLAMP
 
 BC = 16
 NEG = -1e30
@@ -262,7 +262,7 @@ def gla_emulated_bwd(ctx, do, dht=None):
 
 
 def gla_emulated(q, k, v, g=None, *, scale=None, initial_state=None, output_final_state=False):
-    """(o, ht) as `kernels.triton.gla.gla` computes them (training path: an ungated call runs the zero scalar gate)."""
+    """(o, ht) as `kernels.ops.gla.triton.gla` computes them (training path: an ungated call runs the zero scalar gate)."""
     o, ht, _ = gla_emulated_fwd(q, k, v, g, scale=scale, initial_state=initial_state,
                                 output_final_state=output_final_state)
     return o, ht

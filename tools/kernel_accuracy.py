@@ -37,8 +37,8 @@ def check_gla(B, T, H, K, V, gate="scalar", dtype=torch.bfloat16, h0=True, ht=Tr
     emulate=True: also runs the PyTorch emulation of the kernels' rounding (tools.gla_emulation) on the same
     inputs, on the CPU, and adds its error against the same float64 reference under '<name>@emu'.
     kernel=False (with emulate=True): skip the Triton kernel, return only the '@emu' errors (CPU studies of bf16)."""
-    from kernels.gla.naive import gla_recurrent
-    from kernels.triton.gla import gla
+    from kernels.ops.gla.naive import gla_recurrent
+    from kernels.ops.gla.triton import gla
 
     gen = torch.Generator(device="cpu")
     if seed is not None:
@@ -105,8 +105,8 @@ def _delta_inputs(B, T, H, K, V, gated, dtype, h0, device, seed):
 
 def check_delta(B, T, H, K, V, gated=True, dtype=torch.bfloat16, h0=True, ht=True, device="cuda", seed=None,
                 options=CHECKED):
-    from kernels.delta.naive import delta_rule_recurrent
-    from kernels.triton.delta import delta_rule
+    from kernels.ops.delta.naive import delta_rule_recurrent
+    from kernels.ops.delta.triton import delta_rule
 
     q, k, v, beta, g, s0, do, dst = _delta_inputs(B, T, H, K, V, gated, dtype, h0, device, seed)
     names = ["q", "k", "v", "beta"] + (["g"] if gated else []) + (["h0"] if h0 else [])

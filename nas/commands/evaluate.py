@@ -34,9 +34,9 @@ def evaluate(
     lay = Layout.parse(layout)
     check_device(device)
     b = get_budget(budget, parse_sets(set_))
-    from proxies.lm_data import prepare_lm
+    from proxies.lm_data import check_lm_corpus
 
-    prepare_lm(b.corpus)  # a bad corpus is the user's mistake: exit 2 before anything is trained or stored
+    check_lm_corpus(b.corpus, b.lm_seq_len)  # a bad or too short corpus is the user's mistake: exit 2 before anything is trained or stored
     progress = EvalProgress({"mqar": b.mqar_steps, "lm": b.lm_steps})
     with progress:
         if store_result:

@@ -94,10 +94,10 @@ def search(
     if att and space.placement != "fixed":
         raise UsageError(f"--attention-layers is for --placement fixed (this search is {space.placement})")
     objs = parse_objectives(objectives)
-    from proxies.lm_data import prepare_lm
+    from proxies.lm_data import check_lm_corpus
 
     for _, level_budget in levels or [(None, b)]:
-        prepare_lm(level_budget.corpus)  # a bad corpus ends the command here, before anything is stored
+        check_lm_corpus(level_budget.corpus, level_budget.lm_seq_len)  # a bad or too short corpus ends the command here, before anything is stored
     url = db_url(db)
     store = open_store(url)
     settings = SearchSettings(study=study, space=space, budget=b, objectives=objs, sampler=sampler, trials=trials,

@@ -24,8 +24,13 @@ Who does what:
     RUNNING, so a trial whose evaluation finished while no driver listened is kept, not run again. Resuming
     builds a fresh Tune experiment from the database instead of `Tuner.restore`: a restored searcher
     replays its pickled Optuna trials against a study the database has moved past.
-  * Duplicates. A layout proposed while the same layout is in flight waits for that trial and is then served
-    from the cache; a layout already evaluated under the same proxy settings and seed is never trained again.
+  * Duplicates and repeats, counted as the local search counts them. A layout the study has evaluated already
+    (a counted finished trial has it) is a repeat: marked `repeat_of` by the proposer, or by the worker after
+    waiting for the in-flight trial of the same layout; it is not trained, leaves no row, is told the earlier
+    result and does not count toward `--trials`, and the sampler is steered to a layout no trial has taken
+    (`nas.driver.fresh_params`). `--trials` is capped at the size of the space, so "trials finished" is what
+    `studies` counts. A layout already evaluated under the same proxy settings and seed in another study is
+    served from the cache, never trained again.
 
 Modules: `settings` (RaySettings, the database URL and device as workers see them), `ledger` (Optuna's trials
 settled from our tables), `searchers` (what the driver hands Tune: proposals and the settling callback), `worker`

@@ -64,25 +64,31 @@ class RaySearch:
         )
         self.ledger = Ledger(store, settings, self.url)
         settled, interrupted = self.ledger.reconcile()
-        self.resettled = [o for o in settled if o.error != INTERRUPTED]  # finished while no driver listened
+        # finished while no driver listened (repeats count for nothing)
+        self.resettled = [o for o in settled if o.error != INTERRUPTED and o.status != "repeat"]
         self.reconciled = interrupted
         self._owns_ray = False
+        self.exhausted: str | None = None
 
     def finished_trials(self) -> int:
         return len(self.ledger.finished())
 
     def target_trials(self) -> int:
-        if self.grid:
+        """`--trials`, or the size of the space when it holds fewer (each layout is evaluated once), as in
+        LocalSearch: the native space's configurations for Tune's own samplers, the layouts for Optuna's."""
+        if self.native:
             from search_space.tune_space import grid_size
 
             return min(self.s.trials, grid_size(self.s.space))
-        return self.s.trials
+        return min(self.s.trials, self.s.space.grid_size())
 
     def run(self, on_trial: Callable[[TrialOutcome, int, int], None] | None = None) -> list[TrialOutcome]:
         outcomes: list[TrialOutcome] = []
         target = self.target_trials()
 
         def settled(outcome: TrialOutcome) -> None:
+            if outcome.status == "repeat":
+                return  # a layout the study had evaluated: told its result, not counted (LocalSearch's rule)
             outcomes.append(outcome)
             if outcome.status != "failed" or outcome.error != INTERRUPTED:
                 self.store.update_pareto(self.s.study)
@@ -95,14 +101,24 @@ class RaySearch:
         try:
             self._start_ray()  # (ray.init installs its own SIGTERM handler, so ours goes in after it)
             _sigterm_as_interrupt()  # `hybrid-nas jobs stop` sends SIGTERM: reconcile as for Ctrl-C
+            repeat_rounds = 0  # Tune runs that proposed only repeats (a guard: steering that keeps failing ends it)
             while (left := target - self.finished_trials()) > 0:
                 before = self.finished_trials()
+                before_number = len(self.ledger.study.get_trials(deepcopy=False))
                 self._run_tune(left, settled)
                 for outcome in self.ledger.reconcile()[0]:
                     settled(outcome)
                 if self.finished_trials() <= before:
                     if self.grid:
                         break  # every configuration of the grid has been taken
+                    steered = self._only_repeats(before_number)
+                    if steered is not None:
+                        repeat_rounds += 1
+                        if steered and repeat_rounds <= 100:
+                            continue  # a layout no trial has taken is queued: the next run proposes it
+                        self.exhausted = (f"the search space has no layout left that study {self.s.study!r} has "
+                                          f"not evaluated ({self.finished_trials()} evaluated)")
+                        break
                     raise RuntimeError(f"a Ray Tune run of study {self.s.study!r} finished no trial; see the "
                                        f"trials' error files under {self._storage_path()}")
         except KeyboardInterrupt:
@@ -114,6 +130,18 @@ class RaySearch:
             restore()
         self.store.update_pareto(self.s.study)
         return outcomes
+
+    def _only_repeats(self, first: int) -> bool | None:
+        """None unless the trials from number `first` on were all repeats or queued ones (or none was proposed:
+        the proposers found no layout left); then whether a steered layout is queued for the next run."""
+        from optuna.trial import TrialState
+
+        from nas.driver import REPEAT_OF
+
+        new = self.ledger.study.get_trials(deepcopy=False)[first:]
+        if not all(REPEAT_OF in t.user_attrs or t.state == TrialState.WAITING for t in new):
+            return None
+        return any(t.state == TrialState.WAITING for t in new)
 
     # -- Tune --------------------------------------------------------------------------------------------------
     def _run_tune(self, left: int, on_settled: Callable[[TrialOutcome], None]) -> None:
@@ -137,7 +165,8 @@ class RaySearch:
                 self.s.space, self.ledger, grid=self.grid, remaining=left,
                 seed=self.s.seed + self.finished_trials(), max_concurrent=self.r.max_concurrent,
             )
-            tune_config = tune.TuneConfig(search_alg=search_alg, num_samples=1 if self.grid else left,
+            # a random search draws more than it needs: draws of layouts the study has taken are skipped
+            tune_config = tune.TuneConfig(search_alg=search_alg, num_samples=1 if self.grid else 20 * left,
                                           reuse_actors=True)
         else:
             search_alg = optuna_searcher(self.s.space, self.s, self.url)

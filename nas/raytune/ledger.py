@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from nas.driver import INTERRUPTED, SearchSettings, TrialOutcome, counted_trials, objective_values, proxy_settings
+from nas.driver import (INTERRUPTED, REPEAT_OF, SearchSettings, TrialOutcome, counted_trials, done_layouts,
+                        merge_seeds, objective_values, proxy_settings)
 from search_space.layout import Layout
 from storage import Store, proxy_key
 
@@ -16,6 +17,20 @@ def interrupted(error: str | None) -> bool:
 
 def params_key(params: dict[str, Any]) -> str:
     return json.dumps({k: params[k] for k in sorted(params)}, sort_keys=True, default=str)
+
+
+def repeated(study: Any, layout: str | None) -> Any | None:
+    """The first counted finished trial of `study` that evaluated `layout` (then a new trial of it is a repeat, as
+    in LocalSearch: not trained, not counted), or None."""
+    return None if layout is None else done_layouts(counted_trials(study)).get(layout)
+
+
+def taken_layouts(study: Any) -> set[str]:
+    """Layouts of the counted finished trials and of those running or queued: what steering must avoid."""
+    from optuna.trial import TrialState
+
+    live = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+    return set(done_layouts(counted_trials(study))) | {t.user_attrs.get("layout") for t in live} - {None}
 
 
 def in_flight(study: Any, layout: str, number: int) -> int | None:
@@ -73,6 +88,21 @@ class Ledger:
             t.set_user_attr("layout", layout)
         return t.number, (in_flight(self.study, layout, t.number) if layout is not None else None)
 
+    def _settle_repeat(self, frozen: Any, layout: str | None) -> TrialOutcome:
+        """A repeat (`REPEAT_OF`): told the earlier trial's result, as LocalSearch tells it, and not counted."""
+        from optuna.trial import TrialState
+
+        earlier = self.trial(int(frozen.user_attrs[REPEAT_OF]))
+        if earlier is not None and earlier.state == TrialState.COMPLETE and earlier.values is not None:
+            self.study.tell(frozen.number, list(earlier.values), skip_if_finished=True)
+            return TrialOutcome(frozen.number, layout or "?", "repeat", list(earlier.values))
+        import optuna
+
+        reason = f"a repeat of trial {frozen.user_attrs[REPEAT_OF]}"
+        optuna.trial.Trial(self.study, frozen._trial_id).set_user_attr("fail_reason", reason)
+        self.study.tell(frozen.number, state=TrialState.FAIL, skip_if_finished=True)
+        return TrialOutcome(frozen.number, layout or "?", "repeat", None, reason)
+
     def settle(self, number: int, *, layout: str | None = None, died: str | None = None,
                reported: str | None = None) -> TrialOutcome | None:
         """Tell Optuna how trial `number` ended, as our tables say; None when it was already settled.
@@ -81,7 +111,9 @@ class Ledger:
         layout under the same proxy settings and seed) -> COMPLETE with the seed means; a failed one -> FAIL
         with its error; `died` (the worker died `max_retries + 1` times) -> its `running` rows failed with
         that reason and FAIL; `reported` (the worker said why, with nothing stored) -> FAIL; otherwise the
-        trial was interrupted (FAIL "interrupted") and a later trial runs it again.
+        trial was interrupted (FAIL "interrupted") and a later trial runs it again. A repeat (a layout the study
+        had evaluated already, marked `REPEAT_OF` when proposed or by its worker) gets the earlier trial's result
+        and status "repeat", and counts for nothing.
         """
         import optuna
         from optuna.trial import TrialState
@@ -90,6 +122,8 @@ class Ledger:
         if frozen is None or frozen.state != TrialState.RUNNING:
             return None
         layout = layout or frozen.user_attrs.get("layout")
+        if REPEAT_OF in frozen.user_attrs:
+            return self._settle_repeat(frozen, layout)
         rows = self.rows(number)
         runs, cached = [], True
         for seed in self.seeds():
@@ -144,19 +178,6 @@ class Ledger:
 
     def _lookup(self, layout: str, seed: int) -> Any | None:
         return self.store.lookup(layout=layout, proxy_key=self.key, seed=seed, fidelity=self.s.fidelity)
-
-
-def merge_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The metrics of one trial over its seeds: numbers are the seed means (as LocalSearch reports them)."""
-    if len(runs) == 1:
-        return runs[0]
-    merged = dict(runs[0])
-    for key in runs[0]:
-        vals = [r.get(key) for r in runs]
-        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
-            merged[key] = sum(vals) / len(vals)
-    merged["seeds"] = len(runs)
-    return merged
 
 
 def record_failed(store: Store, s: SearchSettings, *, layout: Layout, trial_number: int, error: str,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable
 
-from nas.driver import SearchSettings, TrialOutcome
-from nas.raytune.ledger import Ledger, in_flight, params_key
+from nas.driver import REPEAT_OF, SearchSettings, TrialOutcome, fresh_params
+from nas.raytune.ledger import Ledger, in_flight, params_key, repeated, taken_layouts
 from nas.samplers import make_sampler
 from search_space.errors import SpaceError
 from search_space.space import SearchSpace
@@ -15,15 +15,30 @@ from search_space.space import SearchSpace
 
 class Propose:
     """OptunaSearch's define-by-run `space`: `SearchSpace.suggest` (constraints and repairs included), plus what
-    the worker needs: the canonical layout, the Optuna trial number, and the in-flight trial of that layout."""
+    the worker needs: the canonical layout, the Optuna trial number, and the in-flight trial of that layout.
 
-    def __init__(self, space: dict[str, Any]) -> None:
-        self.space = space
+    A proposal of a layout the study has evaluated already is a repeat, as in LocalSearch: marked `REPEAT_OF` (the
+    worker does not train it, the ledger tells it the earlier result and does not count it), and a layout no trial
+    has taken is queued for the next proposal while any is left."""
+
+    def __init__(self, space: dict[str, Any], seed: int = 0, study: str = "") -> None:
+        self.space, self.seed, self.study = space, seed, study
 
     def __call__(self, trial: Any) -> dict[str, Any]:
-        layout = SearchSpace.from_dict(self.space).suggest(trial).canonical()
+        from optuna.trial import TrialState
+
+        space = SearchSpace.from_dict(self.space)
+        layout = space.suggest(trial).canonical()
         trial.set_user_attr("layout", layout)
-        return {"layout": layout, "trial_number": trial.number, "after": in_flight(trial.study, layout, trial.number)}
+        earlier = repeated(trial.study, layout)
+        if earlier is not None:
+            trial.set_user_attr(REPEAT_OF, earlier.number)
+            if not trial.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                params = fresh_params(space, self.seed, self.study, trial.number, taken_layouts(trial.study))
+                if params is not None:
+                    trial.study.enqueue_trial(params, user_attrs={"steered_from": layout})
+        return {"layout": layout, "trial_number": trial.number, "after": in_flight(trial.study, layout, trial.number),
+                "repeat_of": None if earlier is None else earlier.number}
 
 
 def optuna_searcher(space: SearchSpace, settings: SearchSettings, url: str) -> Any:
@@ -42,7 +57,7 @@ def optuna_searcher(space: SearchSpace, settings: SearchSettings, url: str) -> A
             self._ot_trials.pop(trial_id, None)
 
     return LedgerOptunaSearch(
-        space=Propose(space.to_dict()),
+        space=Propose(space.to_dict(), settings.seed, settings.study),
         metric=[o["metric"] for o in settings.objectives],
         mode=["max" if o["direction"] == "maximize" else "min" for o in settings.objectives],
         sampler=make_sampler(settings.sampler, settings.seed),
@@ -61,8 +76,8 @@ def variant_searcher(space: SearchSpace, ledger: Ledger, *, grid: bool, remainin
 
     class LedgerVariants(BasicVariantGenerator):
         """Tune's BasicVariantGenerator over the native space; each trial it hands out gets an Optuna trial
-        (number, layout, parameters) in the ledger, at most `remaining` of them, and a grid skips the
-        configurations the study has already finished."""
+        (number, layout, parameters) in the ledger, at most `remaining` of them; a grid skips the
+        configurations the study has already finished, a random search the layouts it has taken (repeats)."""
 
         def __init__(self) -> None:
             super().__init__(max_concurrent=max_concurrent, random_state=seed)
@@ -86,6 +101,9 @@ def variant_searcher(space: SearchSpace, ledger: Ledger, *, grid: bool, remainin
                     layout: str | None = build_layout(space, params).canonical()
                 except SpaceError:
                     layout = None
+                if not grid and layout is not None and layout in taken_layouts(self._ledger.study):
+                    self._live_trials.discard(trial.trial_id)  # a repeat: never proposed (LocalSearch steers)
+                    continue
                 number, after = self._ledger.open_trial(layout=layout, params=params)
                 trial.config.update(trial_number=number, layout=layout, after=after)
                 self._left -= 1

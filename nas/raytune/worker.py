@@ -8,8 +8,8 @@ import os
 import time
 from typing import Any
 
-from nas.driver import INTERRUPTED, SearchSettings
-from nas.raytune.ledger import interrupted, merge_seeds, record_failed
+from nas.driver import INTERRUPTED, REPEAT_OF, SearchSettings
+from nas.raytune.ledger import interrupted, record_failed
 from nas.raytune.settings import PID_DIR_ENV, POLL_S
 from search_space.errors import SpaceError
 from search_space.layout import Layout
@@ -38,7 +38,7 @@ def run_trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
 
 
 def _run_trial(tune: Any, store: Store, s: SearchSettings, config: dict[str, Any], *, native: bool, url: str) -> None:
-    from nas.driver import evaluate_into
+    from nas.driver import evaluate_seeds
     from search_space.tune_space import build_layout, layout_from_params
 
     number = int(config["trial_number"])
@@ -63,22 +63,15 @@ def _run_trial(tune: Any, store: Store, s: SearchSettings, config: dict[str, Any
             record_failed(store, s, layout=layout, trial_number=number, error=error, device=s.device)
         _report(tune, s, number, layout, "failed", {}, error, 0.0)
         return
-    if config.get("after") is not None:
+    repeat = config.get("repeat_of") is not None  # the proposer saw the study had evaluated this layout
+    if not repeat and config.get("after") is not None:
         _wait_for(url, s.study, int(config["after"]))
-    runs, statuses, wall = [], [], 0.0
-    for k in range(max(1, s.seeds)):  # as LocalSearch: seed, seed+1, ...; the first failure ends the trial
-        status, metrics, error, seconds = evaluate_into(
-            store, layout=layout, budget=s.budget, seed=s.seed + k, device=s.device, fidelity=s.fidelity,
-            study=s.study, trial_number=number,
-        )
-        wall += seconds
-        if status == "failed":
-            _report(tune, s, number, layout, status, {}, error, wall, attempt=attempt)
-            return
-        runs.append(metrics)
-        statuses.append(status)
-    status = "cached" if all(st == "cached" for st in statuses) else "complete"
-    _report(tune, s, number, layout, status, merge_seeds(runs), None, wall, attempt=attempt)
+        repeat = _mark_if_repeat(url, s.study, number, layout.canonical())  # the twin it waited for evaluated it
+    if repeat:  # as in LocalSearch: not trained, not counted; the ledger tells it the earlier result
+        _report(tune, s, number, layout, "repeat", {}, None, 0.0, attempt=attempt)
+        return
+    status, metrics, error, wall = evaluate_seeds(store, s, layout, number)  # as LocalSearch runs a trial
+    _report(tune, s, number, layout, status, metrics, error, wall, attempt=attempt)
 
 
 def _rows(store: Store, study: str, number: int) -> list[Any]:
@@ -106,6 +99,26 @@ def _wait_for(url: str, study: str, owner: int) -> None:
         if not t or t[0].state != TrialState.RUNNING:
             return
         time.sleep(POLL_S)
+
+
+def _trial_of(study: Any, number: int) -> Any | None:
+    return next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+
+
+def _mark_if_repeat(url: str, study_name: str, number: int, layout: str) -> bool:
+    """Mark trial `number` `REPEAT_OF` (and say so) when a counted trial of the study has evaluated `layout`."""
+    import optuna
+
+    from nas.raytune.ledger import repeated
+
+    storage = optuna.storages.RDBStorage(url)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    earlier = repeated(study, layout)
+    mine = _trial_of(study, number)
+    if earlier is None or mine is None or earlier.number == number:
+        return False
+    storage.set_trial_user_attr(mine._trial_id, REPEAT_OF, earlier.number)
+    return True
 
 
 def _write_pid(number: int) -> None:

@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
-from kernels.delta.chunk import delta_rule_chunk
-from kernels.delta.naive import delta_rule_recurrent
-from tests.kernels.helpers import assert_close_all, detached_copy, make_inputs, rel_err, run_with_grads
+from kernels.ops.delta.chunk import delta_rule_chunk
+from kernels.ops.delta.naive import delta_rule_recurrent
+from tests.kernels.helpers import (assert_chunk_matches_under_strong_decay, assert_close_all, detached_copy,
+                                   make_inputs, rel_err, run_with_grads)
 
 T_VALUES = [1, 7, 63, 64, 65, 130]
 
@@ -92,13 +93,7 @@ def test_chunk_no_final_state():
 def test_chunk_strong_decay_is_finite_and_exact(dtype):
     # log gates down to -5 per step: the cumulative decay over a 64-step chunk reaches about -160
     x = make_inputs(130, gate="scalar", delta=True, init=True, g_min=-5.0, dtype=dtype)
-    ref = run_with_grads(delta_rule_recurrent, detached_copy(x, torch.float64))
-    got = run_with_grads(delta_rule_chunk, x, chunk_size=64)
-    for t in [got[0], got[1], *got[2].values()]:
-        assert torch.isfinite(t).all()
-    tol = 1e-9 if dtype == torch.float64 else 1e-4
-    got64 = (got[0].double(), got[1].double(), {n: t.double() for n, t in got[2].items()})
-    assert_close_all(got64, ref, atol=tol, rtol=tol)
+    assert_chunk_matches_under_strong_decay(delta_rule_recurrent, delta_rule_chunk, x, dtype)
 
 
 # ---- low precision -----------------------------------------------------------------------------------------------

@@ -10,10 +10,10 @@ import torch
 
 import kernels
 from kernels import dispatch
-from kernels.delta.chunk import delta_rule_chunk
-from kernels.delta.naive import delta_rule_recurrent
-from kernels.gla.chunk import gla_chunk
-from kernels.gla.naive import gla_recurrent
+from kernels.ops.delta.chunk import delta_rule_chunk
+from kernels.ops.delta.naive import delta_rule_recurrent
+from kernels.ops.gla.chunk import gla_chunk
+from kernels.ops.gla.naive import gla_recurrent
 from tests.kernels.helpers import make_inputs
 
 
@@ -172,8 +172,28 @@ def test_imports_without_triton():
         "o, _ = kernels.gla(q, q, q, -torch.rand(1, 5, 1))\n"
         "o, _ = kernels.delta_rule(q, q, q, torch.rand(1, 5, 1))\n"
         "assert 'kernels.triton' not in sys.modules\n"
+        "assert not [m for m in sys.modules if m.startswith('kernels.') and m.endswith('.triton')]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_no_attribute_is_both_a_function_and_a_module():
+    """Importing every submodule of `kernels` leaves each public name what it was: a function stays a function
+    (`kernels.gla` is not rebound to a subpackage by `import kernels.ops.gla.chunk`), a module a module."""
+    import importlib
+    import pkgutil
+    import types
+
+    before = {n: getattr(kernels, n) for n in kernels.__all__}
+    for m in pkgutil.walk_packages(kernels.__path__, "kernels."):
+        if not m.name.endswith("triton") and ".triton" not in m.name:
+            importlib.import_module(m.name)
+    assert {n: getattr(kernels, n) for n in kernels.__all__} == before
+    assert callable(kernels.gla) and not isinstance(kernels.gla, types.ModuleType)
+    assert callable(kernels.delta_rule) and not isinstance(kernels.delta_rule, types.ModuleType)
+    names = {m.name.split(".")[1] for m in pkgutil.iter_modules(kernels.__path__, "kernels.")}
+    assert not names & set(kernels.__all__), names & set(kernels.__all__)
+    assert isinstance(kernels.ops.gla.chunk, types.ModuleType) and kernels.ops.gla.chunk.gla_chunk is kernels.gla_chunk
 
 
 # ---- on the device -----------------------------------------------------------------------------------------------

@@ -6,9 +6,10 @@ import math
 import pytest
 import torch
 
-from kernels.gla.chunk import gla_chunk
-from kernels.gla.naive import gla_recurrent
-from tests.kernels.helpers import assert_close_all, detached_copy, make_inputs, rel_err, run_with_grads
+from kernels.ops.gla.chunk import gla_chunk
+from kernels.ops.gla.naive import gla_recurrent
+from tests.kernels.helpers import (assert_chunk_matches_under_strong_decay, assert_close_all, detached_copy,
+                                   make_inputs, rel_err, run_with_grads)
 
 T_VALUES = [1, 7, 63, 64, 65, 130]
 
@@ -93,13 +94,7 @@ def test_chunk_strong_decay_is_finite_and_exact(gate, dtype):
     # log gates down to -5 per step: over a 64-step chunk the cumulative decay reaches about -160 (exp(+160)
     # overflows float32), so a form that divides decays would produce inf / NaN.
     x = make_inputs(130, gate=gate, init=True, g_min=-5.0, dtype=dtype)
-    ref = run_with_grads(gla_recurrent, detached_copy(x, torch.float64))
-    got = run_with_grads(gla_chunk, x, chunk_size=64)
-    for t in [got[0], got[1], *got[2].values()]:
-        assert torch.isfinite(t).all()
-    tol = 1e-9 if dtype == torch.float64 else 1e-4
-    got64 = (got[0].double(), got[1].double(), {n: t.double() for n, t in got[2].items()})
-    assert_close_all(got64, ref, atol=tol, rtol=tol)
+    assert_chunk_matches_under_strong_decay(gla_recurrent, gla_chunk, x, dtype)
 
 
 # ---- low precision -----------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def test_delta_no_state():
 def test_delta_forward(T, gated):
     """Forward-only (no grad) runs the Triton kernels: outputs and final state vs. the float64 reference."""
     import torch.nn.functional as F
-    from kernels.delta.naive import delta_rule_recurrent
+    from kernels.ops.delta.naive import delta_rule_recurrent
     from kernels.triton import Options, delta_rule
     B, H, K, V = 2, 3, 64, 64
     q = F.normalize(torch.randn(B, T, H, K, device="cuda"), dim=-1).bfloat16()
@@ -71,7 +71,7 @@ def test_delta_forward(T, gated):
 def test_delta_public_entry_is_correct_with_grad():
     """The public entry falls back to the chunk form for the backward: gradients must match."""
     import torch.nn.functional as F
-    from kernels.delta.naive import delta_rule_recurrent
+    from kernels.ops.delta.naive import delta_rule_recurrent
     from kernels.triton import delta_rule
     B, T, H, K = 2, 100, 2, 64
     q = F.normalize(torch.randn(B, T, H, K, device="cuda"), dim=-1)

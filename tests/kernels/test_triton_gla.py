@@ -55,7 +55,7 @@ def test_gla_scalar_no_final_state_grad(gate):
 
 def test_gla_public_entry_is_correct_with_state_grad():
     """The public entry falls back where the Triton backward is unverified: gradients must match anyway."""
-    from kernels.gla.naive import gla_recurrent
+    from kernels.ops.gla.naive import gla_recurrent
     from kernels.triton import gla
     B, T, H, K = 2, 100, 2, 64
     q, k, v = (torch.randn(B, T, H, K, device="cuda") for _ in range(3))

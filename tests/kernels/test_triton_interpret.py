@@ -25,7 +25,7 @@ IDS = ["x".join(map(str, c[:5])) + ("-h0" if c[5] else "") + ("-ht" if c[6] else
 
 
 def test_cases_split_v():
-    from kernels.triton import _common as C
+    from kernels import triton_common as C
     assert C.pick_bv(64, 1) == 32 and C.pick_bv(64, 1, 32) == 32
 
 
@@ -65,7 +65,7 @@ def test_gla_emulation_matches_kernel(gate, case):
     import torch
     import torch.nn.functional as F
     from kernels.triton import Options
-    from kernels.triton.gla import gla
+    from kernels.ops.gla.triton import gla
     from tools.gla_emulation import gla_emulated_grads
     from tools.kernel_accuracy import _rel
     B, T, H, K, V, h0, ht = case

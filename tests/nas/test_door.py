@@ -179,3 +179,16 @@ def test_a_resumed_search_reruns_the_interrupted_layout_whatever_the_sampler(cli
     assert len(counted_trials(study)) == 5
     s = {x.name: x for x in open_store(db).list_studies()}["i"]
     assert s.n_complete == 5
+
+
+@pytest.mark.parametrize("size", [40, 600])  # shorter than lm_seq_len; long enough but a validation tail too short
+def test_a_corpus_too_short_for_lm_seq_len_exits_2_before_anything_is_stored(cli, db, tmp_path, evaluated, size):
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(("To be, or not to be, that is the question. " * 40)[:size])
+    cli("search", "--study", "keep", "--db", db, "--trials", 1, "--layers", 2)  # something stored to keep
+    before = rows(db)
+    for args in (("evaluate", "gdn,attn"), ("search", "--study", "short", "--layers", 2, "--trials", 1)):
+        line = one_error_line(cli(*args, "--db", db, "--set", f"corpus={corpus}", "--set", "lm_seq_len=64"))
+        assert "corpus" in line and "lm_seq_len = 64" in line and "too short" in line, line
+    assert rows(db) == before
+    assert len(evaluated) == 1  # only the kept search trained

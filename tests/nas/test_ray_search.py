@@ -102,7 +102,10 @@ def test_ray_search_records_results_and_a_front(cli, db, ray_env):
     front = json.loads(cli("pareto", "--study", "r", "--db", db, "--format", "json").stdout)
     assert front and all(row["trial"] is not None for row in front)
     study = optuna.load_study(study_name="r", storage=db)
-    assert len(study.trials) == 4
+    from nas.driver import REPEAT_OF
+
+    repeats = [t for t in study.trials if REPEAT_OF in t.user_attrs]  # issue 16: proposed again, not counted
+    assert len(study.trials) - len(repeats) == 4
     assert all(t.state.is_finished() for t in study.trials)
     store = open_store(db)
     rows = _rows(store, "r")
@@ -374,3 +377,58 @@ def test_timeline_measures_how_parallel_a_search_ran():
 
     rows = [ev(0, 10), ev(1, 9), ev(2, 12), ev(3, 8), ev(10, 20), ev(11, 11.5, cached=1)]
     assert timeline(rows) == {"evaluations": 5, "max_concurrent": 4, "span_s": 20.0, "sum_wall_s": 43.0}
+
+
+@pytest.mark.parametrize("sampler", ["random", "tune-random"])
+def test_ray_counts_as_the_local_search_does(cli, db, ray_env, sampler):
+    """Issue 16 on Ray: a layout the study has evaluated is a repeat (not trained, no row, not counted; the sampler
+    is steered to a new one), and the search stops at the size of the space: a study of one trial, resumed with 6
+    asked of a 2-layout space, finishes 2, as `studies` counts them. (The sampler restarts from its seed on resume,
+    so Optuna's random sampler proposes the first layout again: a repeat.)"""
+    args = ["search", "--ray", "--study", "c", "--db", db, "--sampler", sampler, "--mixers", "gdn",
+            "--max-concurrent", 2, *SPACE, *TINY]
+    assert cli(*args, "--trials", 1).exit_code == 0
+    r = cli(*args, "--trials", 6)
+    assert r.exit_code == 0, r.output
+    assert "holds 2 layouts" in r.output and "2 trials finished, 1 this run" in r.output, r.output
+    store = open_store(db)
+    rows = _rows(store, "c")
+    assert sorted(e.layout for e in rows) == ["gdn*2", "gdn,attn"] and all(e.status == "complete" for e in rows)
+    assert [s.n_complete for s in store.list_studies() if s.name == "c"] == [2]
+    study = optuna.load_study(study_name="c", storage=db)
+    from nas.driver import REPEAT_OF, counted_trials
+
+    assert len(counted_trials(study)) == 2
+    numbers = {e.trial_number for e in rows}
+    assert all(REPEAT_OF in t.user_attrs for t in study.trials if t.number not in numbers)
+    if sampler == "random":
+        assert [t.user_attrs["layout"] for t in study.trials if REPEAT_OF in t.user_attrs] == [rows[0].layout]
+    assert cli(*args, "--trials", 6).exit_code == 0  # done: the same command runs nothing more
+    assert len(_rows(open_store(db), "c")) == 2
+
+
+def test_a_repeat_is_told_the_earlier_result_and_not_counted(tmp_path):
+    from nas.driver import REPEAT_OF, counted_trials, proxy_settings
+    from storage import proxy_key
+
+    url = f"sqlite:///{tmp_path / 'rep.db'}"
+    store = open_store(url)
+    s = _settings("rep")
+    ledger = RaySearch(store, s, RaySettings()).ledger
+    settings = proxy_settings(s.budget, s.fidelity)
+    first, _ = ledger.open_trial(layout="gdn*2", params={})
+    eid = store.start_evaluation(study="rep", layout="gdn*2", n_layers=2, n_attention=0, proxy_key=proxy_key(settings),
+                                 proxy=settings, seed=0, trial_number=first, device="cpu")
+    store.finish_evaluation(eid, metrics={"recall": 0.5, "perplexity": 9.0, "flops": 100.0}, wall_time_s=1.0)
+    assert ledger.settle(first).status == "complete"
+    again, _ = ledger.open_trial(layout="gdn*2", params={})
+    from nas.raytune.ledger import repeated
+
+    assert repeated(ledger.study, "gdn*2").number == first and repeated(ledger.study, "gla*2") is None
+    trial = ledger.trial(again)
+    ledger.study._storage.set_trial_user_attr(trial._trial_id, REPEAT_OF, first)
+    outcome = ledger.settle(again)
+    assert outcome.status == "repeat" and outcome.values == [0.5, 9.0, 100.0]
+    assert ledger.trial(again).values == [0.5, 9.0, 100.0]
+    assert [t.number for t in counted_trials(ledger.study)] == [first]
+    assert len(store.evaluations("rep")) == 1

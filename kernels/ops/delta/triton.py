@@ -25,8 +25,8 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.triton import _common as C
-from kernels.triton._common import _mm, chunk_cumsum, gate_grad
+from kernels import triton_common as C
+from kernels.triton_common import _mm, chunk_cumsum, gate_grad
 
 
 @triton.jit
@@ -376,7 +376,7 @@ def delta_rule(q, k, v, beta, g=None, *, scale=None, initial_state=None, output_
         raise ValueError("Triton delta_rule needs T >= 1")
     # the delta-rule backward has not passed the device check on Triton 3.6 / H100 (forward has)
     if C.needs_grad(q, k, v, beta, g, initial_state) and C.fallback("delta_rule", opts):
-        from kernels.delta.chunk import delta_rule_chunk
+        from kernels.ops.delta.chunk import delta_rule_chunk
         return delta_rule_chunk(q, k, v, beta, g, scale=scale, initial_state=initial_state,
                                 output_final_state=output_final_state)
     return _DeltaFunction.apply(q, k, v, beta, g, float(scale), initial_state, bool(output_final_state), opts)

@@ -28,8 +28,8 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.triton import _common as C
-from kernels.triton._common import _mm, chunk_cumsum, gate_grad
+from kernels import triton_common as C
+from kernels.triton_common import _mm, chunk_cumsum, gate_grad
 
 CLAMP = 80.0
 

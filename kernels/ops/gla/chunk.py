@@ -1,6 +1,6 @@
 """Chunked parallel form of gated linear attention, in plain PyTorch (any device, autograd through torch ops).
 
-Same recurrence as `kernels.gla.naive.gla_recurrent`:
+Same recurrence as `kernels.ops.gla.naive.gla_recurrent`:
     S_t = diag(exp(g_t)) S_{t-1} + k_t^T v_t ;  o_t = scale * q_t S_t
 
 The sequence is cut into chunks of C steps. With b_i = g_1 + ... + g_i the cumulative log decay inside a chunk

@@ -1,6 +1,6 @@
 """Chunked WY / UT-transform form of the (gated) delta rule, in plain PyTorch (any device, autograd).
 
-Same recurrence as `kernels.delta.naive.delta_rule_recurrent` (S: (K, V), k a column, a_t = exp(g_t)):
+Same recurrence as `kernels.ops.delta.naive.delta_rule_recurrent` (S: (K, V), k a column, a_t = exp(g_t)):
     S_t = a_t S_{t-1} + k_t d_t^T,   d_t = beta_t (v_t - a_t S_{t-1}^T k_t)      o_t = scale * S_t^T q_t
 Following Yang et al. 2024 (arXiv 2406.06484) and Gated DeltaNet (arXiv 2412.06464): inside a chunk entered
 with state S0 and cumulative log decay b_i = g_1 + ... + g_i (gamma_i = exp(b_i) <= 1),
