@@ -109,7 +109,7 @@ def align_layers(student: Student, teacher: Teacher, train_tokens: torch.Tensor,
 
     mixers.train()
     try:
-        return _run(mixers, cfg, device, loss_of, "distill align", progress)
+        return _run(mixers, cfg, device, loss_of, "align", progress)
     finally:
         caps.close()
         mixers.eval()
@@ -144,7 +144,7 @@ def distill_end_to_end(student: Student, teacher: Teacher, train_tokens: torch.T
 
     model.train()
     try:
-        return _run(model, cfg, device, loss_of, "distill kl", progress)
+        return _run(model, cfg, device, loss_of, "kl", progress)
     finally:
         model.eval()
         for p in model.parameters():
