@@ -15,12 +15,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from proxies.teacher.errors import TeacherError
 
 META_FILE = "hybrid_nas_teacher.json"  # written by `teacher train`: tokenizer, corpus, context, training record
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+SHAPE_FIELDS = ("hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size", "vocab_size")
 
 
 def require_transformers() -> Any:
@@ -88,26 +90,34 @@ def load_config(path: str | Path) -> Any:
         raise TeacherError(f"teacher {path}: no config.json (not a Hugging Face checkpoint directory)")
     transformers = require_transformers()
     try:
-        json.loads((p / "config.json").read_text())
+        raw = json.loads((p / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise TeacherError(f"teacher {path}: config.json is not a readable model config ({e})") from None
+    if not isinstance(raw, dict):
+        raise TeacherError(f"teacher {path}: config.json is not a readable model config (not a JSON object)")
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    kind = raw.get("model_type", "")
+    archs = raw.get("architectures") or []
+    not_causal = archs and not any(str(a).endswith("ForCausalLM") for a in archs)  # BertModel, BertForMaskedLM
+    if kind not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or raw.get("is_encoder_decoder") or not_causal:
+        raise TeacherError(f"teacher {path}: model type {kind!r} is not a causal language model "
+                           "(valid: a Llama-style decoder such as llama, mistral, qwen2)")
+    if all(isinstance(raw.get(n), int) for n in SHAPE_FIELDS):  # our own width checks first, whatever the
+        shape_of(SimpleNamespace(**raw), str(p))  # transformers version (defaults are filled in below)
+    try:
         config = transformers.AutoConfig.from_pretrained(str(p), local_files_only=True)
     except Exception as e:  # noqa: BLE001 - transformers raises many kinds; all mean "unreadable config"
         raise TeacherError(f"teacher {path}: config.json is not a readable model config "
                            f"({type(e).__name__}: {' '.join(str(e).split())[:160]})") from None
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-
-    kind = getattr(config, "model_type", "")
-    if kind not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or getattr(config, "is_encoder_decoder", False):
-        raise TeacherError(f"teacher {path}: model type {kind!r} is not a causal language model "
-                           "(valid: a Llama-style decoder such as llama, mistral, qwen2)")
     shape_of(config, str(p))
     return config
 
 
 def shape_of(config: Any, where: str, meta: dict[str, Any] | None = None) -> TeacherShape:
-    need = ("hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size", "vocab_size")
-    missing = [n for n in need if not isinstance(getattr(config, n, None), int)]
+    missing = [n for n in SHAPE_FIELDS if not isinstance(getattr(config, n, None), int)]
     if missing:
-        raise TeacherError(f"teacher {where}: model type {config.model_type!r} is not a Llama-style decoder "
+        raise TeacherError(f"teacher {where}: model type {getattr(config, 'model_type', '')!r} is not a Llama-style decoder "
                            f"(its config has no {', '.join(missing)})")
     d, H = config.hidden_size, config.num_attention_heads
     kv = getattr(config, "num_key_value_heads", None) or H
@@ -125,7 +135,7 @@ def shape_of(config: Any, where: str, meta: dict[str, Any] | None = None) -> Tea
     theta = _rope_theta(config)
     return TeacherShape(n_layers=config.num_hidden_layers, d_model=d, n_heads=H, n_kv_heads=kv, head_dim=dh,
                         mlp_hidden=config.intermediate_size, vocab_size=config.vocab_size, context=context,
-                        rope_theta=theta, model_type=config.model_type)
+                        rope_theta=theta, model_type=getattr(config, "model_type", ""))
 
 
 def _rope_theta(config: Any) -> float:
