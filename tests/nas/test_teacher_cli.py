@@ -87,3 +87,13 @@ def test_bad_checkpoints_exit_2_with_one_line(cli, db, tmp_path, config, words):
     for args in (["evaluate", "gla*2", "--teacher", d, "--db", db],
                  ["search", "--teacher", d, "--study", "b", "--db", db]):
         assert words in _one_error_line(cli(*args))
+
+
+def test_grid_of_students(cli, db, teacher_dir):
+    r = cli("grid", "--teacher", teacher_dir, "--study", "g", "--db", db, "--variants", "gdn", "--ratios", "1:1",
+            "--no-attention", "--format", "json", *FAST_SETS)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["layouts"] == ["(gdn,attn)*2"] and out["counts"].get("complete") == 1
+    assert "teacher's depth 4" in _one_error_line(cli("grid", "--teacher", teacher_dir, "--study", "g2", "--db", db,
+                                                      "--layers", 8))
