@@ -75,12 +75,13 @@ class Comparison:
                 f"keep-{self.k}-most-sensitive {self.baseline_layout} {METRIC} {base}: {verdict}")
 
 
-def best_by_attention(evaluations: list[Any], singles: set[str]) -> dict[int, tuple[str, float]]:
-    """For each number of attention layers, the study's lowest-KL student (sensitivity students left out)."""
+def best_by_attention(evaluations: list[Any]) -> dict[int, tuple[str, float]]:
+    """For each number of attention layers, the lowest-KL student of the study's search (its trials; the
+    sensitivity and baseline students, stored without a trial number, are left out)."""
     best: dict[int, tuple[str, float]] = {}
     for e in evaluations:
         v = e.value(METRIC)
-        if v is None or e.layout in singles:
+        if v is None or e.trial_number is None:
             continue
         k = e.n_attention
         if k not in best or v < best[k][1]:
@@ -88,10 +89,8 @@ def best_by_attention(evaluations: list[Any], singles: set[str]) -> dict[int, tu
     return best
 
 
-def compare(evaluate, evaluations: list[Any], ranking: list[int], scores: list[LayerScore], n_layers: int,
-            mixer: str) -> list[Comparison]:
-    singles = {s.layout for s in scores}
-    best = best_by_attention(evaluations, singles)
+def compare(evaluate, evaluations: list[Any], ranking: list[int], n_layers: int, mixer: str) -> list[Comparison]:
+    best = best_by_attention(evaluations)
     if not best:
         raise UsageError("the study has no complete student of its own search to compare with the baseline; "
                          "run `hybrid-nas search --teacher ...` first")

@@ -90,7 +90,7 @@ def sensitivity_cmd(
 
     scores = run_sensitivity(evaluate, n, name)
     ranking = rank(scores)
-    comparisons = compare(evaluate, store.evaluations(study, status="complete"), ranking, scores, n, name)
+    comparisons = compare(evaluate, store.evaluations(study, status="complete"), ranking, n, name)
     store.update_pareto(study)
     if fmt == "json":
         typer.echo(json.dumps({"study": study, "mixer": name, "ranking": ranking,
