@@ -6,7 +6,8 @@ gates not counted), so students and their teacher compare on one scale:
     replaced layer   the mixer's own flops_per_token(L)
     MLP              3 x 2 d F (gate, up, down)          head   2 d V
 Decode state at L: a kept layer's KV cache 2 L Hkv Dh; a mixer's state_bytes(L); bf16 (2 bytes) by default.
-fvcore is not used here: a Hugging Face model's attention dispatch does not trace through our handles.
+fvcore also traces a student (score.fvcore_flops, kept for comparison), but counts the Hugging Face attention over
+all L x L score pairs (it gets an explicit mask), not the causal half counted here.
 """
 
 from __future__ import annotations

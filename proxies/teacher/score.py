@@ -5,7 +5,8 @@
   perplexity     the student's on the same windows, per token of the teacher's tokenizer; bits_per_byte too
   recall         mean of the recall probes (proxies.teacher.probes): kv and passkey at the teacher's context
                  and at twice it (recall_kv_1x, recall_kv_2x, recall_passkey_1x, recall_passkey_2x)
-  flops, state_bytes at the teacher's context (proxies.teacher.cost, analytic), params of the student
+  flops, state_bytes at the teacher's context (proxies.teacher.cost, analytic; fvcore's count in
+                 extra.flops_fvcore), params of the student
 The teacher's own scores on the same data ride along (teacher_perplexity, teacher_recall, ...) so a student reads
 as a distance from its teacher. Metrics `mqar_loss` is NaN (no MQAR here); `lm_loss` is the student's validation
 loss per token; the stage losses are in `extra`.
@@ -69,6 +70,21 @@ def probe_scores(fn, tok, text: TokenText, context: int, budget: Budget, seed: i
     return out
 
 
+def fvcore_flops(model: torch.nn.Module, context_len: int) -> float | None:
+    """fvcore's count of the student at `context_len` (proxies.flops), for comparison: the Hugging Face attention
+    passes an explicit mask, so fvcore counts its scores over all L x L pairs, not the causal half the analytic
+    count (and the metric) uses. None when it cannot trace the model."""
+    from proxies.flops import flops_per_token
+    from proxies.teacher.make import Logits
+
+    wrapped = Logits(model)
+    wrapped.vocab_size = model.config.vocab_size
+    try:
+        return float(flops_per_token(wrapped, context_len))
+    except Exception:  # noqa: BLE001 - a model fvcore cannot trace keeps its analytic count alone
+        return None
+
+
 _TEACHER_SCORES: dict[tuple, dict[str, float]] = {}
 
 
@@ -108,6 +124,7 @@ def evaluate_student(layout: Layout | str, teacher: str | Teacher, budget: Budge
     ctx = t.shape.context
     loss = ev["student"]
     scores: dict[str, Any] = {"kl": ev["kl"], **probes, **ref}
+    fv = fvcore_flops(student.model, ctx)
     wall = time.perf_counter() - t0
     student.model.to("cpu")
     return Metrics(
@@ -118,7 +135,7 @@ def evaluate_student(layout: Layout | str, teacher: str | Teacher, budget: Budge
         lm_loss=loss, wall_time_s=wall, device=dev.type if dev.type != "cuda" else f"cuda:{torch.cuda.get_device_name(dev)}",
         tokenizer=tok.name, corpus=budget.corpus, seed=seed, lm_lr=None,
         extra={"teacher_scores": scores, "layout": layout.canonical(), "budget": budget.name,
-               "teacher": t.key(), "teacher_shape": t.shape.to_dict(), "flops_method": "analytic",
+               "teacher": t.key(), "teacher_shape": t.shape.to_dict(), "flops_method": "analytic", "flops_fvcore": fv,
                "init_copied": {str(i): v for i, v in student.copied.items()},
                "align_loss_first": align[0] if align else None, "align_loss_last": align[-1] if align else None,
                "align_steps": len(align), "kl_train_first": kl_steps[0] if kl_steps else None,

@@ -93,6 +93,7 @@ def test_two_stage_distillation_and_scores(teacher_dir):
     assert ts["kl"] > 0 and m.perplexity > 1 and 0 <= m.recall <= 1
     assert {"recall_kv_1x", "recall_kv_2x", "recall_passkey_1x", "recall_passkey_2x"} <= set(ts)
     assert m.extra["kl_steps"] == b.distill_kl_steps and m.flops_context == t.shape.context
+    assert m.extra["flops_fvcore"] > 0 and m.flops > 0
     full = evaluate_student("attn*4", t, b)  # nothing replaced: the teacher itself
     assert full.extra["teacher_scores"]["kl"] == pytest.approx(0.0, abs=1e-6)
     assert full.perplexity == pytest.approx(full.extra["teacher_scores"]["teacher_perplexity"], rel=1e-6)
