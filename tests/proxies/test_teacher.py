@@ -135,3 +135,18 @@ def test_distillation_knobs_leave_existing_cache_keys_alone():
     for b in PRESETS.values():
         assert not any(k.startswith(("distill_", "student_", "probe_")) for k in b.key_dict())
     assert "distill_kl_steps" in fast_budget().key_dict()
+
+
+def test_analytic_cost_matches_our_own_model_at_the_same_shape(teacher_dir):
+    """A student of our Llama teacher costs what HybridLM of the same layout, width and heads costs."""
+    from proxies.build import build_model
+    from proxies.teacher.cost import student_flops, student_state_bytes
+    from search_space.layout import Layout
+
+    t = load_teacher(teacher_dir)
+    b = fast_budget()
+    for layout in ("attn*4", "gdn,attn,gdn,attn"):
+        s = build_student(t, layout, b)
+        ours = build_model(Layout.parse(layout), b, 256, 0)  # gdn's default widths are the teacher's (expand 1)
+        assert student_flops(s, t.shape, 64) == ours.flops_per_token(64)
+        assert student_state_bytes(s, t.shape, 64) == ours.state_bytes(64)
