@@ -150,3 +150,21 @@ def test_analytic_cost_matches_our_own_model_at_the_same_shape(teacher_dir):
         ours = build_model(Layout.parse(layout), b, 256, 0)  # gdn's default widths are the teacher's (expand 1)
         assert student_flops(s, t.shape, 64) == ours.flops_per_token(64)
         assert student_state_bytes(s, t.shape, 64) == ours.state_bytes(64)
+
+
+def test_stage_two_trains_only_the_mixers_unless_asked(teacher_dir):
+    from proxies.teacher.distill import distill_end_to_end
+    from proxies.teacher.text import corpus_tokens, tokenizer_of
+
+    t = load_teacher(teacher_dir)
+    before = t.model.model.layers[0].mlp.up_proj.weight.clone()
+    for train_all in (False, True):
+        b = fast_budget().with_overrides({"distill_kl_steps": 3, "student_train_all": train_all})
+        s = build_student(t, "gla,attn*3", b)
+        gla_before = s.mixers[0].q.weight.clone()
+        text = corpus_tokens(b.corpus, tokenizer_of(t), b.lm_seq_len)
+        assert len(distill_end_to_end(s, t, text.train, b, torch.device("cpu"), 0)) == 3
+        assert not torch.equal(s.mixers[0].q.weight, gla_before)
+        mlp = s.model.model.layers[0].mlp.up_proj.weight
+        assert torch.equal(mlp, before) is (not train_all)
+    assert torch.equal(t.model.model.layers[0].mlp.up_proj.weight, before)  # the teacher never moves
