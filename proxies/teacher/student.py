@@ -30,6 +30,7 @@ from torch import nn
 from proxies import registry
 from proxies.budget import Budget
 from proxies.mixers.base import Mixer, MixerConfig
+from proxies.model import _init as init_weights
 from proxies.teacher.checkpoint import Teacher, TeacherShape, decoder_layers
 from proxies.teacher.errors import TeacherError
 from search_space.layout import Layout
@@ -85,7 +86,8 @@ def attention_outputs(teacher: Teacher) -> int:
         lambda _m, _i, out: seen.append(len(out) if isinstance(out, tuple) else 1))
     try:
         with torch.no_grad():
-            teacher.model(input_ids=torch.zeros(1, 2, dtype=torch.long), use_cache=False)
+            dev = next(teacher.model.parameters()).device
+            teacher.model(input_ids=torch.zeros(1, 2, dtype=torch.long, device=dev), use_cache=False)
     finally:
         hook.remove()
     teacher.meta["_attn_outputs"] = seen[0]
@@ -111,11 +113,13 @@ def build_student(teacher: Teacher, layout: Layout | str, budget: Budget, seed: 
             mixer = registry.get(name).cls(mixer_config(teacher.shape, budget, i))
         except ValueError as e:
             raise TeacherError(f"mixer {name} cannot take the teacher's shape: {e}") from None
+        mixer.apply(init_weights)  # as HybridLM starts its mixers: N(0, 0.02), then each mixer's own values
         mixer.post_init()
         copied[i] = init_from_attention(mixer, layers[i].self_attn, teacher.shape)
         mixer.float()
         for p in mixer.parameters():
             p.requires_grad_(True)
+        mixer.to(next(layers[i].parameters()).device)
         layers[i].self_attn = MixerAttention(mixer, n_out)
         mixers[i] = mixer
     model.eval()
