@@ -83,9 +83,10 @@ def evaluate(
     keys = ("layout", "budget", *(("kl", "teacher_perplexity", "teacher_recall") if teacher else ()), "recall",
             "perplexity", "bits_per_byte", "flops", "flops_context", "params",
             "state_bytes", "wall_time_s", "device", "cached")
+    w = max(14, *(len(k) for k in keys))
     for k in keys:
         v = out.get(k)
-        typer.echo(f"{k:14s} {v:.6g}" if isinstance(v, float) else f"{k:14s} {v}")
+        typer.echo(f"{k:{w}s} {v:.6g}" if isinstance(v, float) else f"{k:{w}s} {v}")
 
 
 def _one_line(text: str | None) -> str:
