@@ -23,6 +23,7 @@ from nas.commands.mixers import mixers
 from nas.commands.report import report
 from nas.commands.results import pareto, studies
 from nas.commands.search import search
+from nas.commands.teacher import teacher
 
 
 
@@ -93,6 +94,7 @@ app.command()(report)
 app.add_typer(bench, name="bench")
 app.add_typer(submit, name="submit")
 app.add_typer(jobs, name="jobs")
+app.add_typer(teacher, name="teacher")
 
 
 def main() -> None:

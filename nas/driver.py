@@ -32,6 +32,7 @@ class SearchSettings:
     device: str = "cpu"
     fidelity: str = "default"
     seeds: int = 1  # evaluate each layout with seed, seed+1, ...; the objectives are the seed means
+    teacher: dict[str, Any] | None = None  # {"path", "hash"}: layouts are students of this teacher (proxies.teacher)
 
 
 @dataclass
@@ -45,9 +46,13 @@ class TrialOutcome:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def proxy_settings(budget: Budget, fidelity: str = "default") -> dict[str, Any]:
-    """What makes two evaluations comparable (the cache key, with layout and seed)."""
-    return {"budget": budget.key_dict(), "fidelity": fidelity}
+def proxy_settings(budget: Budget, fidelity: str = "default", teacher: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What makes two evaluations comparable (the cache key, with layout and seed); a student's includes its
+    teacher (path and content hash), so students of different teachers never share a key."""
+    out = {"budget": budget.key_dict(), "fidelity": fidelity}
+    if teacher:
+        out["teacher"] = {"path": teacher["path"], "hash": teacher["hash"]}
+    return out
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -62,14 +67,22 @@ def failure_reason(exc: BaseException) -> str:
 def evaluate_into(store: Store, *, layout: Layout, budget: Budget, seed: int, device: str, fidelity: str,
                   study: str | None, trial_number: int | None,
                   progress: Callable[[str, int, float], None] | None = None,
+                  teacher: dict[str, Any] | None = None,
                   ) -> tuple[str, dict[str, Any], str | None, float]:
     """Evaluate `layout` (or reuse a cached evaluation under the same proxy settings) and record it.
+    With `teacher` ({"path", "hash"}) the layout is a student of that checkpoint (proxies.teacher.score).
 
     Returns (status, metrics, error, wall_time_s); status is complete, cached or failed.
     """
-    from proxies.evaluate import evaluate
+    if teacher:
+        from proxies.teacher.score import evaluate_student
 
-    settings = proxy_settings(budget, fidelity)
+        def evaluate(layout: Layout, budget: Budget, **kw: Any) -> Any:
+            return evaluate_student(layout, teacher["path"], budget, **kw)
+    else:
+        from proxies.evaluate import evaluate
+
+    settings = proxy_settings(budget, fidelity, teacher)
     key = proxy_key(settings)
     canonical = layout.canonical()
     hit = store.lookup(layout=canonical, proxy_key=key, seed=seed, fidelity=fidelity)
@@ -93,6 +106,7 @@ def evaluate_into(store: Store, *, layout: Layout, budget: Budget, seed: int, de
         return "failed", {}, reason, wall
     metrics = m.to_dict()
     metrics.update(m.extra.get("recall_tasks", {}))  # per-task recall scores as metrics of their own
+    metrics.update(m.extra.get("teacher_scores", {}))  # a student's kl, probe scores and its teacher's
     store.finish_evaluation(eid, metrics=metrics, wall_time_s=m.wall_time_s, sweep=m.sweep)
     return "complete", metrics, None, m.wall_time_s
 
@@ -130,7 +144,7 @@ def evaluate_seeds(store: Store, s: SearchSettings, layout: Layout, trial_number
     for k in range(max(1, s.seeds)):
         status, metrics, error, wall = evaluate_into(
             store, layout=layout, budget=s.budget, seed=s.seed + k, device=s.device, fidelity=s.fidelity,
-            study=s.study, trial_number=trial_number,
+            study=s.study, trial_number=trial_number, teacher=s.teacher,
         )
         total += wall
         if status == "failed":
@@ -221,7 +235,8 @@ class LocalSearch:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.store, self.s = store, settings
         self.record = store.create_or_resume_study(
-            settings.study, space=settings.space.to_dict(), proxy=proxy_settings(settings.budget, settings.fidelity),
+            settings.study, space=settings.space.to_dict(),
+            proxy=proxy_settings(settings.budget, settings.fidelity, settings.teacher),
             objectives=settings.objectives,
         )
         self.reconciled = store.reconcile(settings.study)

@@ -11,7 +11,8 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     """Every exception type that means 'the user asked for something impossible' (not a bug)."""
     from proxies.budget import BudgetError
     from proxies.tasks.corpus import CorpusError
+    from proxies.teacher.errors import TeacherError
     from search_space.errors import LayoutError, SpaceError
     from storage.errors import StorageError
 
-    return (UsageError, SpaceError, LayoutError, BudgetError, StorageError, CorpusError)
+    return (UsageError, SpaceError, LayoutError, BudgetError, StorageError, CorpusError, TeacherError)

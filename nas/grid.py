@@ -52,6 +52,7 @@ class Job:
     level: str
     budget: dict[str, Any]
     seed: int
+    teacher: dict[str, Any] | None = None  # {"path", "hash"}: the layout is a student of this teacher
 
 
 @dataclass
@@ -102,7 +103,7 @@ def _run_job(job: Job, device: str, study: str) -> JobResult:
     device = _WORKER.get("device", device)
     status, metrics, error, wall = evaluate_into(
         store, layout=Layout.parse(job.layout), budget=Budget.from_dict(job.budget), seed=job.seed, device=device,
-        fidelity=job.level, study=study, trial_number=None,
+        fidelity=job.level, study=study, trial_number=None, teacher=job.teacher,
     )
     keep = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
     return JobResult(job, status, keep, error, wall)
@@ -178,21 +179,23 @@ class Evaluator:
 # -- levels, seeds and the cascade ---------------------------------------------------------------------------
 
 
-def jobs_for(layouts: Sequence[str], level: str, budget: Budget, seeds: Sequence[int]) -> list[Job]:
+def jobs_for(layouts: Sequence[str], level: str, budget: Budget, seeds: Sequence[int],
+             teacher: dict[str, Any] | None = None) -> list[Job]:
     b = budget.to_dict()
-    return [Job(lay, level, b, s) for lay in layouts for s in seeds]
+    return [Job(lay, level, b, s, teacher) for lay in layouts for s in seeds]
 
 
 def run_levels(evaluator: Evaluator, store: Any, study: str, layouts: Sequence[str],
                levels: Sequence[tuple[str, Budget]], seeds: Sequence[int], objectives: list[dict[str, str]],
-               cascade: Any = None, on_stage: Callable[[str, int, int], None] | None = None) -> list[JobResult]:
+               cascade: Any = None, on_stage: Callable[[str, int, int], None] | None = None,
+               teacher: dict[str, Any] | None = None) -> list[JobResult]:
     """Evaluate `layouts` at every level and seed; with `cascade` (a PromotionRule), only the layouts the
     rule promotes from one level go on to the next."""
     from nas.results import Results
     from nas.cascade import objective_points, promote
 
     if cascade is None:  # every level at once: the pool stays busy across level boundaries
-        jobs = [j for name, b in levels for j in jobs_for(layouts, name, b, seeds)]
+        jobs = [j for name, b in levels for j in jobs_for(layouts, name, b, seeds, teacher)]
         return evaluator.run(jobs)
     results: list[JobResult] = []
     current = list(layouts)
@@ -201,7 +204,7 @@ def run_levels(evaluator: Evaluator, store: Any, study: str, layouts: Sequence[s
     for i, (name, b) in enumerate(levels):
         if on_stage is not None:
             on_stage(name, len(current), len(layouts))
-        results += evaluator.run(jobs_for(current, name, b, seeds))
+        results += evaluator.run(jobs_for(current, name, b, seeds, teacher))
         if i == len(levels) - 1 or evaluator.expired:
             break
         res = Results.from_evaluations(store.evaluations(study, status="complete", fidelity=name), metrics)

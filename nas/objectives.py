@@ -11,8 +11,10 @@ OBJECTIVES: dict[str, str] = {
     "flops": "minimize",
     "params": "minimize",
     "state_bytes": "minimize",
+    "kl": "minimize",  # a student's KL to its teacher (search --teacher)
 }
 DEFAULT_OBJECTIVES = ("recall", "perplexity", "flops")
+TEACHER_OBJECTIVES = ("kl", "recall", "flops")  # the default with --teacher
 
 
 def parse_objectives(text: str) -> list[dict[str, str]]:

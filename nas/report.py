@@ -18,13 +18,16 @@ COLUMNS = ("layout", "recall", "perplexity", "flops", "params", "state_bytes", "
 
 
 def row_of(e: Any) -> dict[str, Any]:
-    return {
+    row = {
         "layout": e.layout, "recall": e.value("recall"), "perplexity": e.value("perplexity"),
         "flops": e.value("flops"), "params": _int(e.value("params")), "state_bytes": _int(e.value("state_bytes")),
         "trial": e.trial_number, "seed": e.seed, "fidelity": e.fidelity, "wall_time_s": e.wall_time_s,
         "evaluation": e.id, "bits_per_byte": e.value("bits_per_byte"), "device": e.device,
         **{k: e.metrics[k] for k in ("recall_lr", "recall_token_shift", "lm_lr") if k in (e.metrics or {})},
     }
+    if e.value("kl") is not None:  # a student of a teacher (search --teacher): its KL to the teacher
+        row["kl"] = e.value("kl")
+    return row
 
 
 def _int(v: float | None) -> int | None:
@@ -47,6 +50,8 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
 
 def _table(rows: list[dict[str, Any]]) -> str:
     cols = ["layout", "recall", "perplexity", "flops", "params", "state_bytes", "trial"]
+    if any(r.get("kl") is not None for r in rows):
+        cols.insert(1, "kl")
     cols += [c for c in ("recall_lr", "recall_token_shift", "lm_lr") if any(r.get(c) is not None for r in rows)]
     cells = [cols] + [[cell(r.get(c)) for c in cols] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]

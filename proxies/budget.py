@@ -18,7 +18,10 @@ from proxies.budget_rules import check_budget, describe  # every field's domain 
 
 SUITE_KNOBS = ("recall_suite", "recall_ladder", "recall_tasks", "recall_noise", "recall_steps")
 LATE_KNOBS: dict[str, Any] = {"token_shift": 0, "torch_compile": False, "recall_lrs": (), "recall_shifts": (), "lm_lrs": (),
-                              "recall_target": 0.0, "recall_check_every": 0, "graph": "auto"}
+                              "recall_target": 0.0, "recall_check_every": 0, "graph": "auto",
+                              # distillation from a teacher (proxies/teacher/): every default leaves older keys as they were
+                              "distill_align_steps": 0, "distill_align_lr": 0.0, "distill_kl_steps": 0,
+                              "distill_kl_lr": 0.0, "student_train_all": False, "probe_examples": 16}
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,9 @@ SECTIONS: dict[str, Section] = {
     "training": Section("what every task's optimiser shares", ("precision", "weight_decay", "warmup_frac")),
     "engine": Section("how costs are counted and how the steps run",
                       ("flops_context", "impl", "torch_compile", "graph")),
+    "distill": Section("distilling a pretrained teacher into a student (docs/teacher.md)",
+                       ("distill_align_steps", "distill_align_lr", "distill_kl_steps", "distill_kl_lr",
+                        "student_train_all", "probe_examples")),
 }
 
 
@@ -95,6 +101,14 @@ class Budget:
     token_shift: int = 0  # width of a residual depthwise causal conv on every block's mixer input (0: none)
     torch_compile: bool = False  # train and evaluate through torch.compile (same model; pays on long runs)
     graph: str = "auto"  # training step as one CUDA graph: auto (on CUDA unless torch_compile), on, off
+    # distilling a pretrained teacher into a hybrid student (proxies/teacher/, docs/teacher.md); batches of
+    # lm_batch windows of lm_seq_len tokens of the corpus in the teacher's tokenizer
+    distill_align_steps: int = 0  # stage 1, each replaced layer fit to its attention's output (0: lm_steps)
+    distill_align_lr: float = 0.0  # stage 1 learning rate (0: lm_lr)
+    distill_kl_steps: int = 0  # stage 2, end-to-end KL to the teacher's logits (0: lm_steps)
+    distill_kl_lr: float = 0.0  # stage 2 learning rate (0: lm_lr)
+    student_train_all: bool = False  # stage 2 also trains the copied embeddings, MLPs, norms and kept attention
+    probe_examples: int = 16  # examples of each recall probe (key-value lookup, passkey) at each context
 
     def __post_init__(self) -> None:
         check_budget(self)

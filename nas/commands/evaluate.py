@@ -21,6 +21,8 @@ def evaluate(
     db: Optional[str] = typer.Option(None, help="SQLAlchemy URL where the result is stored and looked up."),
     store_result: bool = typer.Option(True, "--store/--no-store", help="Record the evaluation in the database."),
     fmt: str = typer.Option("table", "--format", help="table or json."),
+    teacher: Optional[str] = typer.Option(None, help="A local Hugging Face causal-LM checkpoint: LAYOUT is a student "
+                                                     "of it (attn = keep the teacher's attention at that layer)."),
 ) -> None:
     """Evaluate one layout: MQAR recall, validation perplexity, FLOPs, parameters and decode state."""
     from nas.driver import check_device, evaluate_into
@@ -37,35 +39,54 @@ def evaluate(
     from proxies.lm_data import check_lm_corpus
 
     check_lm_corpus(b.corpus, b.lm_seq_len)  # a bad or too short corpus is the user's mistake: exit 2 before anything is trained or stored
-    progress = EvalProgress({"mqar": b.mqar_steps, "lm": b.lm_steps})
+    teacher_key = None
+    if teacher:
+        from nas.teacher import check_student_layout, open_teacher
+
+        t, teacher_key = open_teacher(teacher)
+        check_student_layout(t, lay.n_layers, lay.canonical())
+        from proxies.teacher.student import build_student
+
+        build_student(t, lay, b)  # a mixer that cannot take the teacher's shape: exit 2 before training
+        from functools import partial
+
+        from proxies.teacher.score import evaluate_student
+
+        run_evaluate = partial(evaluate_student, teacher=t)  # noqa: F811
+    progress = EvalProgress({"mqar": b.mqar_steps, "lm": b.lm_steps, "align": b.distill_align_steps or b.lm_steps,
+                             "kl": b.distill_kl_steps or b.lm_steps})
     with progress:
         if store_result:
             from storage import open_store
 
             status, metrics, error, _ = evaluate_into(
                 open_store(db_url(db)), layout=lay, budget=b, seed=seed, device=device, fidelity="default",
-                study=None, trial_number=None, progress=progress)
+                study=None, trial_number=None, progress=progress, teacher=teacher_key)
             if status == "failed":
                 typer.echo(f"error: evaluation of {lay} failed (stored as failed): {_one_line(error)}", err=True)
                 raise typer.Exit(1)
         else:
             try:
-                m = run_evaluate(lay, b, device=device, seed=seed, progress=progress)
+                m = (run_evaluate(lay, budget=b, device=device, seed=seed, progress=progress) if teacher else
+                     run_evaluate(lay, b, device=device, seed=seed, progress=progress))
             except Exception as exc:  # a diverged or crashed training: the input was valid, the evaluation failed
                 from nas.driver import failure_reason
 
                 typer.echo(f"error: evaluation of {lay} failed: {_one_line(failure_reason(exc))}", err=True)
                 raise typer.Exit(1) from None
             metrics, status = m.to_dict(), "complete"
+            metrics.update(m.extra.get("teacher_scores", {}))
     out = {"layout": lay.canonical(), "budget": b.name, "cached": status == "cached", **metrics}
     if fmt == "json":
         typer.echo(json.dumps(out, indent=2))
         return
-    keys = ("layout", "budget", "recall", "perplexity", "bits_per_byte", "flops", "flops_context", "params",
+    keys = ("layout", "budget", *(("kl", "teacher_perplexity", "teacher_recall") if teacher else ()), "recall",
+            "perplexity", "bits_per_byte", "flops", "flops_context", "params",
             "state_bytes", "wall_time_s", "device", "cached")
+    w = max(14, *(len(k) for k in keys))
     for k in keys:
         v = out.get(k)
-        typer.echo(f"{k:14s} {v:.6g}" if isinstance(v, float) else f"{k:14s} {v}")
+        typer.echo(f"{k:{w}s} {v:.6g}" if isinstance(v, float) else f"{k:{w}s} {v}")
 
 
 def _one_line(text: str | None) -> str:

@@ -12,7 +12,7 @@ from nas.cliutil import db_url, handle_errors, parse_sets, split_list
 from nas.errors import UsageError
 from nas.grid import GRID_RATIOS
 from search_space.names import GRID_VARIANTS
-from nas.objectives import DEFAULT_OBJECTIVES, parse_objectives
+from nas.objectives import DEFAULT_OBJECTIVES, TEACHER_OBJECTIVES, parse_objectives
 
 
 @handle_errors
@@ -37,9 +37,13 @@ def grid(
     max_time: float = typer.Option(0.0, min=0.0, help="Start no evaluation after this many seconds (0: no limit); "
                                                       "the same command runs the rest later."),
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
-    objectives: str = typer.Option(",".join(DEFAULT_OBJECTIVES), help="Objectives of the fronts and the cascade."),
+    objectives: Optional[str] = typer.Option(None, help=f"Objectives of the fronts and the cascade (default "
+                                                        f"{','.join(DEFAULT_OBJECTIVES)}; with --teacher "
+                                                        f"{','.join(TEACHER_OBJECTIVES)})."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the layouts and levels, evaluate nothing."),
     fmt: str = typer.Option("table", "--format", help="table or json (the summary)."),
+    teacher: Optional[str] = typer.Option(None, help="A local Hugging Face causal-LM checkpoint: every layout is a "
+                                                     "student of it (the depth is the teacher's)."),
 ) -> None:
     """Evaluate mixer x ratio layouts (plus pure attention) at fidelity levels and seeds; print a summary."""
     from nas.calibrate import build_report, render_report
@@ -55,8 +59,14 @@ def grid(
         raise UsageError(f"unknown format {fmt!r}; valid: table, json")
     check_device(device)
     rule = parse_rule(promote)
-    objs = parse_objectives(objectives)
+    objs = parse_objectives(objectives or ",".join(TEACHER_OBJECTIVES if teacher else DEFAULT_OBJECTIVES))
     resolved = resolve_levels(split_list(levels) or [budget], level, budget, parse_sets(set_))
+    teacher_key = None
+    if teacher:
+        from nas.teacher import open_teacher, teacher_depth
+
+        t, teacher_key = open_teacher(teacher)
+        layers = teacher_depth(t, layers)
     n_layers = layers or resolved[0][1].n_layers
     layouts = [lay.canonical() for lay in grid_layouts(split_list(variants), split_list(ratios), n_layers, attention)]
     seed_list = [seed + k for k in range(seeds)]
@@ -70,8 +80,8 @@ def grid(
         return
     url = db_url(db)
     store = open_store(url)
-    store.create_or_resume_study(study, space={"kind": "grid", "n_layers": n_layers}, proxy={"kind": "levels"},
-                                 objectives=objs)
+    proxy = {"kind": "levels", **({"teacher": teacher_key} if teacher_key else {})}
+    store.create_or_resume_study(study, space={"kind": "grid", "n_layers": n_layers}, proxy=proxy, objectives=objs)
     stale = store.reconcile(study)
     if stale:
         typer.echo(f"resumed study {study!r}: {stale} interrupted evaluation(s) marked failed", err=True)
@@ -90,7 +100,7 @@ def grid(
     evaluator = Evaluator(url, study, device, workers, on_result=progress, max_time_s=max_time or None)
     try:
         results = run_levels(evaluator, store, study, layouts, [(lv.name, b) for lv, b in resolved], seed_list,
-                             objs, cascade=rule if cascade else None, on_stage=on_stage)
+                             objs, cascade=rule if cascade else None, on_stage=on_stage, teacher=teacher_key)
     finally:
         evaluator.close()
     wall = time.perf_counter() - start

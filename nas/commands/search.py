@@ -9,7 +9,7 @@ import typer
 
 from nas.cliutil import db_url, handle_errors, parse_sets, split_list
 from nas.errors import UsageError
-from nas.objectives import DEFAULT_OBJECTIVES, parse_objectives
+from nas.objectives import DEFAULT_OBJECTIVES, TEACHER_OBJECTIVES, parse_objectives
 from nas.samplers import SAMPLERS
 
 
@@ -35,7 +35,9 @@ def search(
     max_ratio: Optional[float] = typer.Option(None, help="Largest linear:full ratio."),
     mix_linear: bool = typer.Option(False, help="Let one layout mix several linear mixer kinds."),
     include_attention: bool = typer.Option(False, help="Also offer the pure-attention baseline."),
-    objectives: str = typer.Option(",".join(DEFAULT_OBJECTIVES), help="Objectives, e.g. recall,perplexity,flops."),
+    objectives: Optional[str] = typer.Option(None, help=f"Objectives, e.g. recall,perplexity,flops (default "
+                                                        f"{','.join(DEFAULT_OBJECTIVES)}; with --teacher "
+                                                        f"{','.join(TEACHER_OBJECTIVES)})."),
     fmt: str = typer.Option("table", "--format", help="How to print the front at the end: table, json, csv."),
     seeds: int = typer.Option(1, min=1, help="Runs per layout (seed, seed+1, ...); the objectives are seed means."),
     cascade: Optional[str] = typer.Option(None, help="Fidelity levels low to high, e.g. 'smoke,quick': search at "
@@ -55,6 +57,9 @@ def search(
                                                    "recorded failed with the reason."),
     resume: bool = typer.Option(False, "--resume", help="Resume the study, which must exist (the same command "
                                                         "without --resume resumes it too)."),
+    teacher: Optional[str] = typer.Option(None, help="A local Hugging Face causal-LM checkpoint: search which of its "
+                                                     "layers keep attention and which mixer replaces the others "
+                                                     "(the depth is the teacher's)."),
 ) -> None:
     """Search hybrid layouts with Optuna; every result and the Pareto front go to the database."""
     from nas.driver import LocalSearch, SearchSettings, check_device
@@ -81,6 +86,14 @@ def search(
         raise UsageError("--level defines a level for --cascade; give --cascade too")
     else:
         b = get_budget(budget, parse_sets(set_))
+    teacher_key = None
+    if teacher:
+        from nas.teacher import open_teacher, teacher_depth
+
+        if ray or cascade:
+            raise UsageError("--teacher runs on the local search only (leave out --ray and --cascade)")
+        t, teacher_key = open_teacher(teacher)
+        layers = teacher_depth(t, layers)
     try:
         att = tuple(int(i) for i in split_list(attention_layers))
     except ValueError:
@@ -93,7 +106,7 @@ def search(
     )
     if att and space.placement != "fixed":
         raise UsageError(f"--attention-layers is for --placement fixed (this search is {space.placement})")
-    objs = parse_objectives(objectives)
+    objs = parse_objectives(objectives or ",".join(TEACHER_OBJECTIVES if teacher else DEFAULT_OBJECTIVES))
     from proxies.lm_data import check_lm_corpus
 
     for _, level_budget in levels or [(None, b)]:
@@ -102,7 +115,7 @@ def search(
     store = open_store(url)
     settings = SearchSettings(study=study, space=space, budget=b, objectives=objs, sampler=sampler, trials=trials,
                               seed=seed, device=device, seeds=seeds,
-                              fidelity=levels[0][0].name if levels else "default")
+                              fidelity=levels[0][0].name if levels else "default", teacher=teacher_key)
     if resume:
         store.get_study(study)  # a missing study: exit 2, naming the existing ones
     if ray:
