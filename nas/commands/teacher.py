@@ -1,4 +1,4 @@
-"""`hybrid-nas teacher train DIR` and `hybrid-nas teacher sensitivity --study S`: the teacher side of issue 14."""
+"""`hybrid-nas teacher train DIR` and `hybrid-nas teacher sensitivity --study S`: the teacher side of a search inside a pretrained Transformer."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Distilling a pretrained Transformer into hybrid students (issue 14; docs/teacher.md).
+"""Distilling a pretrained Transformer into hybrid students (docs/teacher.md).
 
     errors.py     TeacherError: a checkpoint the student cannot be built from (the CLI exits 2)
     checkpoint.py load a local Hugging Face causal-LM directory (transformers, imported lazily), check it, hash it
