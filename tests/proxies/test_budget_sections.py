@@ -15,7 +15,7 @@ def test_every_field_is_in_exactly_one_section():
     assert sorted(listed) == sorted(names), (set(names) ^ set(listed), [n for n in listed if listed.count(n) > 1])
     assert len(listed) == len(set(listed))
     assert all(isinstance(sec, Section) and sec.title and sec.fields for sec in SECTIONS.values())
-    assert list(SECTIONS) == ["model", "recall", "sweep", "lm", "training", "engine"]
+    assert list(SECTIONS) == ["model", "recall", "sweep", "lm", "training", "engine", "distill"]
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
