@@ -52,7 +52,9 @@ def _table(rows: list[dict[str, Any]]) -> str:
     cols = ["layout", "recall", "perplexity", "flops", "params", "state_bytes", "trial"]
     if any(r.get("kl") is not None for r in rows):
         cols.insert(1, "kl")
-    cols += [c for c in ("recall_lr", "recall_token_shift", "lm_lr") if any(r.get(c) is not None for r in rows)]
+    # the winning recipe, where the rows differ in it (a study without a sweep has one recipe: no column)
+    cols += [c for c in ("recall_lr", "recall_token_shift", "lm_lr")
+             if len({r.get(c) for r in rows if r.get(c) is not None}) > 1]
     cells = [cols] + [[cell(r.get(c)) for c in cols] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
