@@ -58,21 +58,22 @@ def case_budget(case: RecallCase, *, steps: int, lrs: tuple[float, ...], batch: 
 
 
 def run_case(case: RecallCase, *, device: str, steps: int, lrs: tuple[float, ...], seed: int = 0,
-             base: Budget | None = None) -> dict:
-    """Train the case at every learning rate; the best accuracy, its learning rate and every point."""
+             base: Budget | None = None, shifts: tuple[int, ...] = (0,)) -> dict:
+    """Train the case at every (learning rate, token-shift width); the best accuracy, its recipe, every point."""
     budget = case_budget(case, steps=steps, lrs=lrs, base=base)
     layout = Layout.parse(f"{case.mixer}*2")
     dev = torch.device(device)
     data = prepare_recall(budget, seed)
     row = {"mixer": case.mixer, "seq_len": case.seq_len, "kv_pairs": case.kv_pairs, "d_model": case.d_model}
     try:
-        sweep = run_sweep("recall", [(lr, 0) for lr in lrs],
-                          lambda lr, _: train_recall(layout, budget, data, dev, seed, lr),
+        sweep = run_sweep("recall", [(lr, w) for w in shifts for lr in lrs],
+                          lambda lr, w: train_recall(layout, replace(budget, token_shift=w), data, dev, seed, lr),
                           lambda r: (r.score, r.loss, r.steps), maximize=True)
     except SweepFailed as exc:
-        return {**row, "accuracy": None, "lr": None, "steps": None, "error": str(exc),
+        return {**row, "accuracy": None, "lr": None, "token_shift": None, "steps": None, "error": str(exc),
                 "sweep": [p.to_dict() for p in exc.points], **_verdict(case.mixer, None)}
-    return {**row, "accuracy": sweep.best.score, "lr": sweep.best_lr, "steps": sweep.best.steps, "error": None,
+    return {**row, "accuracy": sweep.best.score, "lr": sweep.best_lr, "token_shift": sweep.best_shift,
+            "steps": sweep.best.steps, "error": None,
             "sweep": [p.to_dict() for p in sweep.points], **_verdict(case.mixer, sweep.best.score)}
 
 
@@ -86,16 +87,16 @@ def _verdict(mixer: str, accuracy: float | None) -> dict:
 
 
 def _run_job(args) -> dict:
-    case, device, steps, lrs, seed = args
-    return run_case(case, device=device, steps=steps, lrs=lrs, seed=seed)
+    case, device, steps, lrs, seed, shifts = args
+    return run_case(case, device=device, steps=steps, lrs=lrs, seed=seed, shifts=shifts)
 
 
 def bench_recall(mixers: list[str], *, device: str, steps: int, lrs: tuple[float, ...] = ZOOLOGY_LRS,
                  settings: tuple[tuple[int, int], ...] = SETTINGS, widths: tuple[int, ...] = WIDTHS,
-                 workers: int = 1, seed: int = 0, progress=None) -> list[dict]:
+                 workers: int = 1, seed: int = 0, shifts: tuple[int, ...] = (0,), progress=None) -> list[dict]:
     """Every (mixer, setting, width) case; `workers` processes share the device."""
     cases = [RecallCase(m, s, k, w) for m in mixers for (s, k) in settings for w in widths]
-    jobs = [(c, device, steps, lrs, seed) for c in cases]
+    jobs = [(c, device, steps, lrs, seed, shifts) for c in cases]
     if workers <= 1:
         rows = []
         for job in jobs:
@@ -115,13 +116,15 @@ def bench_recall(mixers: list[str], *, device: str, steps: int, lrs: tuple[float
 
 
 def format_recall(rows: list[dict]) -> str:
-    head = f"{'mixer':9s} {'seq':>4s} {'pairs':>5s} {'d':>4s} {'accuracy':>8s} {'lr':>8s} {'steps':>6s} {'zoology':>10s}  verdict"
+    head = (f"{'mixer':9s} {'seq':>4s} {'pairs':>5s} {'d':>4s} {'accuracy':>8s} {'lr':>8s} {'shift':>5s} {'steps':>6s} "
+            f"{'zoology':>10s}  verdict")
     lines = [head, "-" * len(head)]
     for r in rows:
         acc = f"{r['accuracy']:8.3f}" if r["accuracy"] is not None else "       -"
         lr = f"{r['lr']:8.2g}" if r["lr"] is not None else "       -"
         steps = f"{r['steps']:6d}" if r["steps"] is not None else "     -"
         ref = f"{r['zoology_low']:.2f}-{r['zoology_high']:.2f}" if r["zoology_low"] is not None else "-"
-        lines.append(f"{r['mixer']:9s} {r['seq_len']:4d} {r['kv_pairs']:5d} {r['d_model']:4d} {acc} {lr} {steps} "
+        shift = f"{r['token_shift']:5d}" if r.get("token_shift") is not None else "    -"
+        lines.append(f"{r['mixer']:9s} {r['seq_len']:4d} {r['kv_pairs']:5d} {r['d_model']:4d} {acc} {lr} {shift} {steps} "
                      f"{ref:>10s}  {r['verdict']}")
     return "\n".join(lines)

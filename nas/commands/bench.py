@@ -110,6 +110,16 @@ def _settings(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+def _shifts(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise UsageError(f"--shifts needs comma-separated integers, got {text!r}") from None
+    if not values or any(v == 1 or v < 0 for v in values) or len(set(values)) != len(values):
+        raise UsageError(f"--shifts needs distinct widths, each 0 (none) or at least 2, got {text!r}")
+    return values
+
+
 @bench.command("recall")
 @handle_errors
 def recall_cmd(
@@ -117,6 +127,7 @@ def recall_cmd(
     settings: str = typer.Option("256x16,512x64", help="MQAR (sequence length)x(key-value pairs), comma-separated."),
     widths: str = typer.Option("128,256", help="d_model values, comma-separated (head size 64)."),
     lrs: str = typer.Option("1e-4,4.6e-4,2.2e-3,1e-2", help="Learning rates of the sweep."),
+    shifts: str = typer.Option("0", help="Token-shift widths crossed with the rates (0: none; e.g. 0,2)."),
     steps: int = typer.Option(2000, min=1, help="Training steps per point (early stop at 0.99)."),
     device: str = typer.Option("cuda", help="cpu, cuda or cuda:N."),
     workers: int = typer.Option(1, min=1, help="Processes sharing the device."),
@@ -139,9 +150,11 @@ def recall_cmd(
         raise UsageError(f"--widths must be multiples of the head size 64, got {widths!r}")
 
     def progress(row: dict) -> None:
-        acc = "failed" if row["accuracy"] is None else f"{row['accuracy']:.3f} at lr {row['lr']:g}"
+        acc = ("failed" if row["accuracy"] is None
+               else f"{row['accuracy']:.3f} at lr {row['lr']:g}, token shift {row['token_shift']}")
         typer.echo(f"{row['mixer']} {row['seq_len']}x{row['kv_pairs']} d{row['d_model']}: {acc}", err=True)
 
+    recall_shifts = _shifts(shifts)
     rows = bench_recall(names, device=device, steps=steps, lrs=_floats(lrs, "--lrs"), settings=_settings(settings),
-                        widths=ws, workers=workers, seed=seed, progress=progress)
+                        widths=ws, workers=workers, seed=seed, shifts=recall_shifts, progress=progress)
     typer.echo(json.dumps(rows, indent=2) if as_json else format_recall(rows))

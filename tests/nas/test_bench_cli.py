@@ -42,7 +42,8 @@ def test_bench_proxy_and_recall_bad_input(cli):
         assert r.exit_code == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
     for args, msg in ((("--mixers", "attn,nope"), "unknown mixer 'nope'"), (("--settings", "64x40"), "seq >= 4"),
                       (("--settings", "big"), "SEQxPAIRS"), (("--lrs", "0,1e-3"), "positive"),
-                      (("--widths", "100"), "multiples of the head size")):
+                      (("--widths", "100"), "multiples of the head size"), (("--shifts", "1"), "at least 2"),
+                      (("--shifts", "a"), "integers")):
         r = cli("bench", "recall", "--device", "cpu", *args)
         assert r.exit_code == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
@@ -61,3 +62,8 @@ def test_bench_recall_reports_each_case_beside_zoology(cli):
     table = cli("bench", "recall", "--device", "cpu", "--mixers", "hgrn", "--settings", "32x4", "--widths", "64",
                 "--lrs", "1e-3", "--steps", 2).stdout
     assert "zoology" in table and "hgrn" in table
+    r = cli("bench", "recall", "--device", "cpu", "--mixers", "attn", "--settings", "32x4", "--widths", "64",
+            "--lrs", "1e-3", "--shifts", "0,2", "--steps", 2, "--json")
+    (row,) = json.loads(r.stdout)
+    assert [(p["lr"], p["token_shift"]) for p in row["sweep"]] == [(1e-3, 0), (1e-3, 2)]
+    assert row["token_shift"] in (0, 2)
