@@ -98,6 +98,10 @@ def aggregate_rows(evaluations: list[Any], objectives: list[dict[str, str]]) -> 
     res = Results.from_evaluations(evaluations, metrics)
     names = [o["metric"] for o in objectives]
     directions = [o["direction"] for o in objectives]
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (level, layout) -> its complete runs' metrics
+    for e in evaluations:
+        if e.status == "complete":
+            runs.setdefault((e.fidelity, e.layout), []).append(e.metrics or {})
     rows = []
     for level in res.levels:
         on_front = set(front(objective_points(res, level, names), directions))
@@ -113,15 +117,13 @@ def aggregate_rows(evaluations: list[Any], objectives: list[dict[str, str]]) -> 
                 row[m] = _int(row[m])
             costs = res.costs[level][layout].values()
             row["wall_time_s"] = sum(costs) / len(costs)
-            row["recipes"] = _recipes(evaluations, level, layout)
+            row["recipes"] = _recipes(runs.get((level, layout), []))
             rows.append(row)
     return rows
 
 
-def _recipes(evaluations: list[Any], level: str, layout: str) -> str:
-    """The winning recall and LM learning rates over the layout's seeds, e.g. "recall 0.001/0.003, lm 0.002"."""
-    runs = [e.metrics or {} for e in evaluations
-            if e.status == "complete" and e.fidelity == level and e.layout == layout]
+def _recipes(runs: list[dict[str, Any]]) -> str:
+    """The winning recall and LM learning rates over a layout's runs, e.g. "recall 0.001/0.003, lm 0.002"."""
     parts = []
     for task, key in (("recall", "recall_lr"), ("lm", "lm_lr")):
         lrs = sorted({m[key] for m in runs if isinstance(m.get(key), (int, float))})

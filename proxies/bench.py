@@ -75,7 +75,7 @@ class _Run:
         feed = TableFeed.shuffled(x[:, :-1], x[:, 1:], B, total, 0, dev)
         cfg = TrainConfig(steps=total, lr=1e-4, precision=budget.precision, graph=budget.uses_graph(str(dev)))
         self.engine = make_engine(runnable(self.model, budget), feed, cfg, dev)
-        self.step_no, self.dev, self.tokens = 0, dev, B * T
+        self.step_no, self.dev = 0, dev
 
     def run(self, n: int) -> float:
         """Seconds per step over `n` steps."""
@@ -118,17 +118,17 @@ def _bench_one(text: str, budget: Budget, device: str, steps: int, warmup: int, 
     run.run(max(warmup, 3))  # past the graph's eager warmup and capture
     sec = run.run(steps)
     busy, launches = _gpu_profile(run, PROFILED_STEPS) if profile else (None, None)
-    return _row(layout, budget, dev, task, run, sec, busy, launches, peak, workers=1)
+    return _row(layout, budget, dev, task, run.model, sec, busy, launches, peak, workers=1)
 
 
-def _row(layout: Layout, budget: Budget, dev: torch.device, task: str, run: _Run, sec: float, busy, launches,
-         peak: float | None, workers: int) -> dict:
+def _row(layout: Layout, budget: Budget, dev: torch.device, task: str, model: torch.nn.Module, sec: float, busy,
+         launches, peak: float | None, workers: int) -> dict:
     B, T, _ = task_shape(budget, task)
-    tps = workers * run.tokens / sec
-    fwd = run.model.flops_per_token(T)
+    tps = workers * B * T / sec
+    fwd = model.flops_per_token(T)
     return {
         "layout": layout.canonical(), "device": str(dev), "task": task, "batch": B, "seq_len": T,
-        "d_model": budget.d_model, "params": run.model.num_params(), "graph": budget.uses_graph(str(dev)),
+        "d_model": budget.d_model, "params": model.num_params(), "graph": budget.uses_graph(str(dev)),
         "workers": workers, "ms_per_step": sec * 1e3, "gpu_busy_ms": busy, "launches_per_step": launches,
         "tokens_per_s": tps, "train_flops_per_token": 3 * fwd, "mfu": (3 * fwd * tps / peak) if peak else None,
         "impl": budget.impl, "precision": budget.precision, "torch_compile": budget.torch_compile,
@@ -151,11 +151,9 @@ def _bench_workers(text: str, budget: Budget, device: str, steps: int, warmup: i
         barrier = manager.Barrier(workers)
         with ctx.Pool(workers) as pool:
             secs = pool.map(_worker, [(text, budget, device, steps, warmup, task, barrier)] * workers)
-    dev = torch.device(device)
     layout = Layout.parse(text)
-    run = _Run(layout, budget, torch.device("cpu"), 1, task)  # for the row's sizes only
-    run.dev = dev
-    return _row(layout, budget, dev, task, run, max(secs), None, None, peak, workers=workers)
+    model = build_model(layout, budget, task_shape(budget, task)[2], seed=0)  # the workers' model, for its sizes
+    return _row(layout, budget, torch.device(device), task, model, max(secs), None, None, peak, workers=workers)
 
 
 def bench_kernels(**kw) -> list[dict]:

@@ -14,12 +14,11 @@ from typing import Callable
 import torch
 
 from proxies.budget import Budget
-from proxies.build import build_model, mixer_config, runnable  # noqa: F401  (the model-building API)
 from proxies.flops import flops_per_token
 from proxies.language import train_lm
 from proxies.lm_data import prepare_lm
 from proxies.metrics import Metrics
-from proxies.recall import mqar_config, prepare_recall, train_recall  # noqa: F401
+from proxies.recall import prepare_recall, train_recall
 from proxies.sweep import run_sweep
 from search_space.layout import Layout
 

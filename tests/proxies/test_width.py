@@ -5,7 +5,7 @@ import torch
 
 from proxies import registry
 from proxies.budget import Budget, BudgetError, get_budget
-from proxies.evaluate import build_model, mixer_config
+from proxies.build import build_model, mixer_config
 from proxies.mixers.base import MixerConfig
 from proxies.width import match_width, mixer_params
 from search_space.errors import LayoutError
