@@ -3,7 +3,9 @@ kernel launches per step (from the profiler), tokens per second and model FLOPs 
 
 MFU = 3 x (analytic forward FLOPs per token at the training length) x tokens/s / peak FLOP/s (forward plus a
 backward of twice its cost, the usual accounting; no recomputation counted). `workers > 1` runs that many
-processes training the same layout side by side on one device and reports their aggregate throughput.
+processes training the same layout side by side on one device, `streams > 1` that many trainings in one
+process, each in its own thread on its own CUDA stream (how a sweep's points train: `proxies.side_by_side`);
+both report the aggregate throughput (`ms_per_step` is then the wall time of one step of all of them).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def task_shape(budget: Budget, task: str) -> tuple[int, int, int]:
 
 
 def bench_proxy(layouts: list[str], budget: Budget, device: str, *, steps: int = 20, warmup: int = 3,
-                graphs: tuple[bool, ...] = (False, True), task: str = "lm", workers: int = 1,
+                graphs: tuple[bool, ...] = (False, True), task: str = "lm", workers: int = 1, streams: int = 1,
                 peak: float | None = None) -> list[dict]:
     """Time `steps` training steps (after `warmup`) of each layout at the task's shapes, once per engine."""
     dev = torch.device(device)
@@ -60,6 +62,8 @@ def bench_proxy(layouts: list[str], budget: Budget, device: str, *, steps: int =
             b = replace(budget, graph="on" if graph else "off")
             if workers > 1:
                 rows.append(_bench_workers(text, b, device, steps, warmup, task, workers, peak))
+            elif streams > 1:
+                rows.append(_bench_streams(text, b, device, steps, warmup, task, streams, peak))
             else:
                 rows.append(_bench_one(text, b, device, steps, warmup, task, peak, profile=True))
     return rows
@@ -122,14 +126,14 @@ def _bench_one(text: str, budget: Budget, device: str, steps: int, warmup: int, 
 
 
 def _row(layout: Layout, budget: Budget, dev: torch.device, task: str, model: torch.nn.Module, sec: float, busy,
-         launches, peak: float | None, workers: int) -> dict:
+         launches, peak: float | None, workers: int, side_by_side: str = "none") -> dict:
     B, T, _ = task_shape(budget, task)
     tps = workers * B * T / sec
     fwd = model.flops_per_token(T)
     return {
         "layout": layout.canonical(), "device": str(dev), "task": task, "batch": B, "seq_len": T,
         "d_model": budget.d_model, "params": model.num_params(), "graph": budget.uses_graph(str(dev)),
-        "workers": workers, "ms_per_step": sec * 1e3, "gpu_busy_ms": busy, "launches_per_step": launches,
+        "workers": workers, "side_by_side": side_by_side, "ms_per_step": sec * 1e3, "gpu_busy_ms": busy, "launches_per_step": launches,
         "tokens_per_s": tps, "train_flops_per_token": 3 * fwd, "mfu": (3 * fwd * tps / peak) if peak else None,
         "impl": budget.impl, "precision": budget.precision, "torch_compile": budget.torch_compile,
     }
@@ -153,7 +157,62 @@ def _bench_workers(text: str, budget: Budget, device: str, steps: int, warmup: i
             secs = pool.map(_worker, [(text, budget, device, steps, warmup, task, barrier)] * workers)
     layout = Layout.parse(text)
     model = build_model(layout, budget, task_shape(budget, task)[2], seed=0)  # the workers' model, for its sizes
-    return _row(layout, budget, torch.device(device), task, model, max(secs), None, None, peak, workers=workers)
+    return _row(layout, budget, torch.device(device), task, model, max(secs), None, None, peak, workers=workers,
+                side_by_side="processes")
+
+
+def _bench_streams(text: str, budget: Budget, device: str, steps: int, warmup: int, task: str, streams: int,
+                   peak: float | None) -> dict:
+    """`streams` trainings of the layout in threads of this process, each on its own CUDA stream."""
+    import threading
+
+    dev = torch.device(device)
+    layout = Layout.parse(text)
+    barrier = threading.Barrier(streams + 1)
+    runs: list[_Run] = []
+    errors: list[BaseException] = []
+
+    def train_one() -> None:
+        try:
+            ctx = torch.cuda.stream(torch.cuda.Stream(dev)) if dev.type == "cuda" else _nothing()
+            with ctx:
+                run = _Run(layout, budget, dev, warmup + steps + 4, task)
+                runs.append(run)
+                run.run(max(warmup, 3))
+                barrier.wait()  # everyone warm: the timed steps overlap
+                for _ in range(steps):
+                    run.engine.step(run.step_no)
+                    run.step_no += 1
+                barrier.wait()
+        except threading.BrokenBarrierError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - handed to the caller below
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=train_one) for _ in range(streams)]
+    for t in threads:
+        t.start()
+    try:
+        barrier.wait()
+        t0 = time.perf_counter()
+        barrier.wait()  # every thread has launched its steps
+        _sync(dev)
+        sec = (time.perf_counter() - t0) / steps
+    except threading.BrokenBarrierError:
+        sec = 0.0
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return _row(layout, budget, dev, task, runs[0].model, sec, None, None, peak, workers=streams,
+                side_by_side="streams")
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()
 
 
 def bench_kernels(**kw) -> list[dict]:
@@ -170,7 +229,7 @@ def format_kernel_table(rows: list[dict]) -> str:
 
 
 def format_rows(rows: list[dict]) -> str:
-    head = (f"{'layout':22s} {'engine':6s} {'wk':>2s} {'B':>3s} {'T':>5s} {'ms/step':>8s} {'busy ms':>8s} "
+    head = (f"{'layout':22s} {'engine':6s} {'wk':>3s} {'B':>3s} {'T':>5s} {'ms/step':>8s} {'busy ms':>8s} "
             f"{'launch':>7s} {'tokens/s':>10s} {'MFU':>6s}")
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -178,6 +237,7 @@ def format_rows(rows: list[dict]) -> str:
         busy = f"{r['gpu_busy_ms']:8.2f}" if r["gpu_busy_ms"] is not None else "       -"
         launches = f"{r['launches_per_step']:7.0f}" if r["launches_per_step"] is not None else "      -"
         engine = "graph" if r["graph"] else "eager"
-        lines.append(f"{r['layout']:22s} {engine:6s} {r['workers']:2d} {r['batch']:3d} {r['seq_len']:5d} "
+        tag = {"streams": "s", "processes": "p"}.get(r.get("side_by_side", "none"), "")
+        lines.append(f"{r['layout']:22s} {engine:6s} {str(r['workers']) + tag:>3s} {r['batch']:3d} {r['seq_len']:5d} "
                      f"{r['ms_per_step']:8.2f} {busy} {launches} {r['tokens_per_s']:10.0f} {mfu}")
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from typing import Any
 from proxies.budget_error import BudgetError
 from proxies.budget_rules import check_budget, describe  # every field's domain and the cross-field rules
 
+TIMING_KNOBS = ("side_by_side",)  # how the work is scheduled, not what it computes: never in the cache key
 SUITE_KNOBS = ("recall_suite", "recall_ladder", "recall_tasks", "recall_noise", "recall_steps")
 LATE_KNOBS: dict[str, Any] = {"token_shift": 0, "torch_compile": False, "recall_lrs": (), "recall_shifts": (), "lm_lrs": (),
                               "recall_target": 0.0, "recall_check_every": 0, "graph": "auto",
@@ -46,7 +47,7 @@ SECTIONS: dict[str, Section] = {
                   ("corpus", "lm_seq_len", "lm_steps", "lm_batch", "lm_lr", "lm_eval_tokens")),
     "training": Section("what every task's optimiser shares", ("precision", "weight_decay", "warmup_frac")),
     "engine": Section("how costs are counted and how the steps run",
-                      ("flops_context", "impl", "torch_compile", "graph")),
+                      ("flops_context", "impl", "torch_compile", "graph", "side_by_side")),
     "distill": Section("distilling a pretrained teacher into a student (docs/teacher.md)",
                        ("distill_align_steps", "distill_align_lr", "distill_kl_steps", "distill_kl_lr",
                         "student_train_all", "probe_examples")),
@@ -101,6 +102,8 @@ class Budget:
     token_shift: int = 0  # width of a residual depthwise causal conv on every block's mixer input (0: none)
     torch_compile: bool = False  # train and evaluate through torch.compile (same model; pays on long runs)
     graph: str = "auto"  # training step as one CUDA graph: auto (on CUDA unless torch_compile), on, off
+    side_by_side: int = 0  # sweep points trained at once, each in a thread on its own CUDA stream (0: all on CUDA,
+    # one at a time on CPU); it changes the time an evaluation takes, never its scores, so it keys nothing
     # distilling a pretrained teacher into a hybrid student (proxies/teacher/, docs/teacher.md); batches of
     # lm_batch windows of lm_seq_len tokens of the corpus in the teacher's tokenizer
     distill_align_steps: int = 0  # stage 1, each replaced layer fit to its attention's output (0: lm_steps)
@@ -125,8 +128,11 @@ class Budget:
     def key_dict(self) -> dict[str, Any]:
         """The budget as it keys the evaluation cache: every field, except that knobs added after the first
         results were stored are left out while they keep their default (so older results still match), and the
-        recall suite's knobs are left out while the suite is plain MQAR (they change nothing then)."""
+        recall suite's knobs are left out while the suite is plain MQAR (they change nothing then), and the knobs
+        that only schedule the work (`TIMING_KNOBS`) are always left out."""
         d = self.to_dict()
+        for k in TIMING_KNOBS:
+            d.pop(k)
         if d["recall_suite"] == "mqar":
             for k in SUITE_KNOBS:
                 d.pop(k)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import torch
 
 from proxies.budget import Budget
@@ -17,9 +19,13 @@ def mixer_config(budget: Budget) -> MixerConfig:
     )
 
 
+_SEEDED = threading.Lock()  # the global generator is seeded and drawn from by one build at a time
+
+
 def build_model(layout: Layout, budget: Budget, vocab_size: int, seed: int) -> HybridLM:
-    torch.manual_seed(seed)
-    return HybridLM(layout, vocab_size, mixer_config(budget), token_shift=budget.token_shift)
+    with _SEEDED:  # trainings side by side (proxies.side_by_side) build in threads; each gets its seed's weights
+        torch.manual_seed(seed)
+        return HybridLM(layout, vocab_size, mixer_config(budget), token_shift=budget.token_shift)
 
 
 def runnable(model: HybridLM, budget: Budget) -> torch.nn.Module:

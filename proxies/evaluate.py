@@ -2,7 +2,8 @@
 budget's sweep, then FLOPs, parameters and decode state.
 
 `evaluate(layout, budget, device=..., seed=...) -> Metrics`. Everything is deterministic given the seed (up to
-the nondeterminism of GPU kernels); the seed applies to every point of a sweep.
+the nondeterminism of GPU kernels); the seed applies to every point of a sweep. On CUDA every point of both
+sweeps trains at once, each on its own stream (`budget.side_by_side` caps how many).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from proxies.language import train_lm
 from proxies.lm_data import prepare_lm
 from proxies.metrics import Metrics
 from proxies.recall import prepare_recall, train_recall
-from proxies.sweep import run_sweep
+from proxies.side_by_side import side_by_side
+from proxies.sweep import Sweep, run_sweeps
 from search_space.layout import Layout
 
 Progress = Callable[[str, int, float], None]  # (phase, step, loss)
@@ -33,13 +35,14 @@ def evaluate(layout: Layout | str, budget: Budget, *, device: str = "cpu", seed:
     corpus = prepare_lm(budget.corpus)  # a bad corpus fails here, before any training
     t0 = time.perf_counter()
     data = prepare_recall(budget, seed)
-    recall = run_sweep("recall", budget.recall_recipes(),
-                       lambda lr, shift: train_recall(layout, replace(budget, token_shift=shift), data, dev, seed, lr,
-                                                      progress),
-                       lambda r: (r.score, r.loss, r.steps), maximize=True)
-    lm = run_sweep("lm", [(lr, None) for lr in budget.sweep("lm")],
-                   lambda lr, _: train_lm(layout, budget, corpus, dev, seed, lr, progress),
-                   lambda r: (r.loss, r.loss, r.steps), maximize=False)
+    recall, lm = run_sweeps([
+        Sweep("recall", budget.recall_recipes(),
+              lambda lr, shift: train_recall(layout, replace(budget, token_shift=shift), data, dev, seed, lr, progress),
+              lambda r: (r.score, r.loss, r.steps), maximize=True),
+        Sweep("lm", [(lr, None) for lr in budget.sweep("lm")],
+              lambda lr, _: train_lm(layout, budget, corpus, dev, seed, lr, progress),
+              lambda r: (r.loss, r.loss, r.steps), maximize=False),
+    ], side_by_side(dev, budget.side_by_side))
     model = lm.best.model
     flops = flops_per_token(model, budget.flops_context)
     analytic = model.flops_per_token(budget.flops_context)

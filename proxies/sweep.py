@@ -3,16 +3,19 @@
 A score belongs to a layout only at the layout's best recipe (Zoology and MAD sweep the learning rate per
 architecture and report the best). A point is a learning rate and, for recall, a token-shift width (deep
 softmax attention needs the shift to form induction heads, hybrids learn faster without it). Every point is
-kept, with its recipe, the steps it took and its score; a point whose training diverges is kept as failed and never wins. Recall keeps the highest accuracy
-(ties: the lower held-out loss), language modelling the lowest validation loss.
+kept, with its recipe, the steps it took and its score; a point whose training diverges is kept as failed and
+never wins. Recall keeps the highest accuracy (ties: the lower held-out loss), language modelling the lowest
+validation loss. The points are independent trainings: a runner trains them one after another or side by side
+on one GPU (`proxies.side_by_side`); the choice changes the time, not the scores.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any, Callable, Generic, TypeVar
 
+from proxies.side_by_side import Outcome, in_turn
 from proxies.train import NonFiniteLoss
 
 R = TypeVar("R")
@@ -51,29 +54,55 @@ class SweepResult(Generic[R]):
 
 
 Recipe = tuple[float, "int | None"]  # (learning rate, token-shift width or None)
+Runner = Callable[[list[Callable[[], Any]]], list[Outcome]]
+
+
+@dataclass
+class Sweep(Generic[R]):
+    """One task's sweep: `fit(lr, shift)` trains a point, `score(result) -> (score, loss, steps)`."""
+
+    task: str
+    recipes: list[Recipe]
+    fit: Callable[[float, "int | None"], R]
+    score: Callable[[R], tuple[float, float, int]]
+    maximize: bool
+
+
+def run_sweeps(sweeps: list[Sweep], runner: Runner = in_turn) -> list[SweepResult]:
+    """Train every point of every sweep through `runner` (one after another, or side by side:
+    `proxies.side_by_side`) and pick each sweep's winner. A point that diverges is kept as failed; a sweep whose
+    points all diverge raises `SweepFailed`; any other error is raised as it is, once every point has finished."""
+    jobs = [(s, lr, shift) for s in sweeps for lr, shift in s.recipes]
+    outcomes = runner([partial(s.fit, lr, shift) for s, lr, shift in jobs])
+    for o in outcomes:
+        if o.error is not None and not isinstance(o.error, NonFiniteLoss):
+            raise o.error
+    out = []
+    for sweep in sweeps:
+        points: list[SweepPoint] = []
+        results: list[tuple[Any, SweepPoint]] = []
+        for (s, lr, shift), o in zip(jobs, outcomes):
+            if s is not sweep:
+                continue
+            if o.error is not None:
+                points.append(SweepPoint(task=s.task, lr=lr, token_shift=shift, status="failed", error=str(o.error),
+                                         wall_time_s=o.wall_time_s))
+                continue
+            score, loss, steps = s.score(o.value)
+            point = SweepPoint(task=s.task, lr=lr, token_shift=shift, status="complete", steps=steps, score=score,
+                               loss=loss, wall_time_s=o.wall_time_s)
+            points.append(point)
+            results.append((o.value, point))
+        if not results:
+            raise SweepFailed("; ".join(p.error or "" for p in points), points)
+        sign = -1.0 if sweep.maximize else 1.0
+        best, point = min(results, key=lambda rp: (sign * rp[1].score, rp[1].loss if sweep.maximize else 0.0))
+        out.append(SweepResult(points=points, best=best, best_lr=point.lr, best_shift=point.token_shift))
+    return out
 
 
 def run_sweep(task: str, recipes: list[Recipe], fit: Callable[[float, "int | None"], R],
-              score: Callable[[R], tuple[float, float, int]], maximize: bool) -> SweepResult[R]:
-    """`fit(lr, shift)` trains one point; `score(result) -> (score, loss, steps)`. Returns every point and the
-    winner."""
-    points: list[SweepPoint] = []
-    results: list[tuple[R, SweepPoint]] = []
-    for lr, shift in recipes:
-        t0 = time.perf_counter()
-        try:
-            r = fit(lr, shift)
-        except NonFiniteLoss as exc:
-            points.append(SweepPoint(task=task, lr=lr, token_shift=shift, status="failed", error=str(exc),
-                                     wall_time_s=time.perf_counter() - t0))
-            continue
-        s, loss, steps = score(r)
-        point = SweepPoint(task=task, lr=lr, token_shift=shift, status="complete", steps=steps, score=s, loss=loss,
-                           wall_time_s=time.perf_counter() - t0)
-        points.append(point)
-        results.append((r, point))
-    if not results:
-        raise SweepFailed("; ".join(p.error or "" for p in points), points)
-    sign = -1.0 if maximize else 1.0
-    best, point = min(results, key=lambda rp: (sign * rp[1].score, rp[1].loss if maximize else 0.0))
-    return SweepResult(points=points, best=best, best_lr=point.lr, best_shift=point.token_shift)
+              score: Callable[[R], tuple[float, float, int]], maximize: bool,
+              runner: Runner = in_turn) -> SweepResult[R]:
+    """One sweep (`run_sweeps` of one): every point and the winner."""
+    return run_sweeps([Sweep(task, recipes, fit, score, maximize)], runner)[0]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -24,6 +25,7 @@ from proxies.feeds import RoundRobin
 
 READ_EVERY = 25  # steps between loss read-backs (and the non-finite check)
 WARMUP_STEPS = 2  # eager steps per feed before capture (they initialise the optimizer state)
+_CAPTURE = threading.Lock()  # one capture at a time in a process (trainings side by side: proxies.side_by_side)
 
 
 class NonFiniteLoss(RuntimeError):
@@ -198,12 +200,18 @@ class GraphEngine:
         self.t.add_(1)
 
     def _capture(self) -> None:
-        for f in range(len(self.feeds)):
-            self.opt.zero_grad(set_to_none=True)
-            g = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(g):
-                self._body(f)
-            self.graphs.append(g)
+        # thread-local capture on a stream of this engine's own: trainings beside it keep running (their calls
+        # are not part of this capture); the lock keeps two captures from sharing the allocator's capture state
+        stream = torch.cuda.Stream(self.device)
+        stream.wait_stream(torch.cuda.current_stream(self.device))
+        with _CAPTURE:
+            for f in range(len(self.feeds)):
+                self.opt.zero_grad(set_to_none=True)
+                g = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(g, stream=stream, capture_error_mode="thread_local"):
+                    self._body(f)
+                self.graphs.append(g)
+        torch.cuda.current_stream(self.device).wait_stream(stream)
 
     def step(self, step: int) -> None:
         f, _ = self.feeds.feed_of(step)
