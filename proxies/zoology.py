@@ -20,6 +20,7 @@ import torch
 
 from proxies.budget import Budget, get_budget
 from proxies.recall import prepare_recall, train_recall
+from proxies.side_by_side import side_by_side
 from proxies.sweep import SweepFailed, run_sweep
 from search_space.layout import Layout
 
@@ -68,7 +69,7 @@ def run_case(case: RecallCase, *, device: str, steps: int, lrs: tuple[float, ...
     try:
         sweep = run_sweep("recall", [(lr, w) for w in shifts for lr in lrs],
                           lambda lr, w: train_recall(layout, replace(budget, token_shift=w), data, dev, seed, lr),
-                          lambda r: (r.score, r.loss, r.steps), maximize=True)
+                          lambda r: (r.score, r.loss, r.steps), maximize=True, runner=side_by_side(dev))
     except SweepFailed as exc:
         return {**row, "accuracy": None, "lr": None, "token_shift": None, "steps": None, "error": str(exc),
                 "sweep": [p.to_dict() for p in exc.points], **_verdict(case.mixer, None)}
@@ -86,33 +87,26 @@ def _verdict(mixer: str, accuracy: float | None) -> dict:
     return {"zoology_low": ref[0] if ref else None, "zoology_high": ref[1] if ref else None, "verdict": verdict}
 
 
-def _run_job(args) -> dict:
-    case, device, steps, lrs, seed, shifts = args
-    return run_case(case, device=device, steps=steps, lrs=lrs, seed=seed, shifts=shifts)
-
-
 def bench_recall(mixers: list[str], *, device: str, steps: int, lrs: tuple[float, ...] = ZOOLOGY_LRS,
                  settings: tuple[tuple[int, int], ...] = SETTINGS, widths: tuple[int, ...] = WIDTHS,
                  workers: int = 1, seed: int = 0, shifts: tuple[int, ...] = (0,), progress=None) -> list[dict]:
-    """Every (mixer, setting, width) case; `workers` processes share the device."""
-    cases = [RecallCase(m, s, k, w) for m in mixers for (s, k) in settings for w in widths]
-    jobs = [(c, device, steps, lrs, seed, shifts) for c in cases]
-    if workers <= 1:
-        rows = []
-        for job in jobs:
-            rows.append(_run_job(job))
-            if progress:
-                progress(rows[-1])
-        return rows
-    import multiprocessing as mp
+    """Every (mixer, setting, width) case, `workers` cases at once (threads of this process; on CUDA each case's
+    points also train side by side, `proxies.side_by_side`). Rows in case order."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    with mp.get_context("spawn").Pool(workers) as pool:
-        rows = []
-        for row in pool.imap(_run_job, jobs):
-            rows.append(row)
+    cases = [RecallCase(m, s, k, w) for m in mixers for (s, k) in settings for w in widths]
+
+    def run(case: RecallCase) -> dict:
+        return run_case(case, device=device, steps=steps, lrs=lrs, seed=seed, shifts=shifts)
+
+    rows: dict[int, dict] = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hnas-case") as pool:
+        futures = {pool.submit(run, c): i for i, c in enumerate(cases)}
+        for future in as_completed(futures):
+            rows[futures[future]] = future.result()
             if progress:
-                progress(row)
-    return rows
+                progress(rows[futures[future]])
+    return [rows[i] for i in range(len(cases))]
 
 
 def format_recall(rows: list[dict]) -> str:
