@@ -44,7 +44,7 @@ class OneLineErrors(TyperGroup):
             where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
             typer.echo(f"error: {' '.join(e.format_message().split())}{where}", err=True)
             sys.exit(e.exit_code)
-        except _cx.Abort:
+        except (getattr(_cx, "Abort", KeyboardInterrupt), KeyboardInterrupt):  # not every vendored click has Abort
             typer.echo("interrupted", err=True)
             sys.exit(130)
         sys.exit(rv if isinstance(rv, int) else 0)

@@ -166,16 +166,22 @@ def _bench_streams(text: str, budget: Budget, device: str, steps: int, warmup: i
     """`streams` trainings of the layout in threads of this process, each on its own CUDA stream."""
     import threading
 
+    from proxies.side_by_side import distinct_streams, load_lazy_libraries
+
     dev = torch.device(device)
     layout = Layout.parse(text)
+    own: list = [None] * streams
+    if dev.type == "cuda":
+        load_lazy_libraries(dev)
+        own = distinct_streams(dev, streams)
+        streams = len(own)
     barrier = threading.Barrier(streams + 1)
     runs: list[_Run] = []
     errors: list[BaseException] = []
 
-    def train_one() -> None:
+    def train_one(i: int) -> None:
         try:
-            ctx = torch.cuda.stream(torch.cuda.Stream(dev)) if dev.type == "cuda" else _nothing()
-            with ctx:
+            with torch.cuda.stream(own[i]) if own[i] is not None else _nothing():
                 run = _Run(layout, budget, dev, warmup + steps + 4, task)
                 runs.append(run)
                 run.run(max(warmup, 3))
@@ -190,7 +196,7 @@ def _bench_streams(text: str, budget: Budget, device: str, steps: int, warmup: i
             errors.append(exc)
             barrier.abort()
 
-    threads = [threading.Thread(target=train_one) for _ in range(streams)]
+    threads = [threading.Thread(target=train_one, args=(i,)) for i in range(streams)]
     for t in threads:
         t.start()
     try:

@@ -6,13 +6,21 @@ but kernels of one process on different streams run at the same time. A learning
 independent trainings, so they run as threads, each replaying its own graphs on its own stream; the host work
 per step is one graph launch, so the threads barely contend for the interpreter.
 
-What makes it safe: model construction is seeded under a lock (`proxies.build`), graph capture is serialised
-and thread-local (`proxies.train`), autocast and the current stream are per thread. A job's result does not
-depend on what runs beside it (tests/proxies/test_side_by_side.py holds them equal on CPU, and on the GPU host).
+What makes it safe:
+- every worker thread owns one CUDA stream that no other thread uses: PyTorch hands out streams from a small
+  pool round-robin, so the runner draws them up front and keeps distinct ones (at most `MAX_STREAMS` threads);
+  a training warms up, captures and replays on its thread's stream (`proxies.train`), so no kernel of one job
+  can land in another job's graph capture;
+- graph capture is serialised and thread-local (`proxies.train`), model construction is seeded under a lock
+  (`proxies.build`), autocast and the current stream are per thread;
+- CUDA libraries PyTorch loads lazily on first use (the linear-algebra one) are loaded before the threads start.
+A job's result does not depend on what runs beside it (tests/proxies/test_side_by_side.py holds them equal on
+CPU, tests/proxies/test_side_by_side_gpu.py on the GPU host).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +30,8 @@ import torch
 
 R = TypeVar("R")
 Job = Callable[[], R]
+MAX_STREAMS = 32  # threads at once on CUDA: distinct streams PyTorch's pool gives (32 per priority)
+_thread = threading.local()  # the stream a worker thread owns
 
 
 @dataclass
@@ -33,12 +43,11 @@ class Outcome(Generic[R]):
     wall_time_s: float
 
 
-def _run(job: Job, device: torch.device | None) -> Outcome:
+def _run(job: Job) -> Outcome:
     t0 = time.perf_counter()
     try:
-        if device is not None and device.type == "cuda":
-            stream = torch.cuda.Stream(device)
-            stream.wait_stream(torch.cuda.current_stream(device))
+        stream = getattr(_thread, "stream", None)
+        if stream is not None:
             with torch.cuda.stream(stream):
                 value = job()
             stream.synchronize()
@@ -51,14 +60,33 @@ def _run(job: Job, device: torch.device | None) -> Outcome:
 
 def in_turn(jobs: list[Job]) -> list[Outcome]:
     """Run the jobs one after another (the CPU default, and the reference)."""
-    return [_run(job, None) for job in jobs]
+    return [_run(job) for job in jobs]
+
+
+def distinct_streams(device: torch.device, n: int) -> list[torch.cuda.Stream]:
+    """Up to `n` CUDA streams that are pairwise distinct (PyTorch's pool repeats itself after 32 per priority)."""
+    seen: dict[int, torch.cuda.Stream] = {}
+    for priority in (0, -1):
+        for _ in range(MAX_STREAMS):
+            if len(seen) >= n:
+                break
+            s = torch.cuda.Stream(device, priority=priority)
+            seen.setdefault(s.cuda_stream, s)
+    return list(seen.values())[:n]
+
+
+def load_lazy_libraries(device: torch.device) -> None:
+    """Load, in this thread, the CUDA libraries PyTorch opens on first use, whose loading is not thread-safe."""
+    a = torch.eye(2, device=device)
+    torch.linalg.solve_triangular(a, a, upper=False, unitriangular=True)
+    (a @ a).sum().item()
 
 
 def width_for(device: torch.device | str, requested: int) -> int:
     """How many jobs run at once: `requested` if positive, else every job on CUDA and one at a time elsewhere."""
     if requested > 0:
         return requested
-    return 1_000_000 if torch.device(device).type == "cuda" else 1
+    return MAX_STREAMS if torch.device(device).type == "cuda" else 1
 
 
 def side_by_side(device: torch.device | str, width: int = 0) -> Callable[[list[Job]], list[Outcome]]:
@@ -70,7 +98,20 @@ def side_by_side(device: torch.device | str, width: int = 0) -> Callable[[list[J
         n = min(len(jobs), width_for(dev, width))
         if n <= 1:
             return in_turn(jobs)
-        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="hnas-side") as pool:
-            return list(pool.map(lambda job: _run(job, dev), jobs))
+        init = None
+        if dev.type == "cuda":
+            load_lazy_libraries(dev)
+            streams = distinct_streams(dev, n)
+            n = len(streams)
+            for s in streams:
+                s.wait_stream(torch.cuda.current_stream(dev))
+
+            def init() -> None:
+                with lock:
+                    _thread.stream = streams.pop()
+
+            lock = threading.Lock()
+        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="hnas-side", initializer=init) as pool:
+            return list(pool.map(_run, jobs))
 
     return run

@@ -199,25 +199,37 @@ class GraphEngine:
         self.counters[f].add_(1)
         self.t.add_(1)
 
+    def _stream(self) -> torch.cuda.Stream:
+        """Where warm-up and capture run: the current stream when it is a side stream of its own (a training
+        side by side, `proxies.side_by_side`, must keep all its work there), else a fresh side stream."""
+        current = torch.cuda.current_stream(self.device)
+        if current != torch.cuda.default_stream(self.device):
+            return current
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(current)
+        return side
+
     def _capture(self) -> None:
-        # thread-local capture on a stream of this engine's own: trainings beside it keep running (their calls
-        # are not part of this capture); the lock keeps two captures from sharing the allocator's capture state
-        stream = torch.cuda.Stream(self.device)
-        stream.wait_stream(torch.cuda.current_stream(self.device))
-        with _CAPTURE:
+        # capture_begin/end rather than torch.cuda.graph, which synchronises the whole device and empties the
+        # allocator's cache; thread-local, so trainings beside this one keep launching on their own streams; the
+        # lock keeps two captures apart
+        stream = self._stream()
+        with _CAPTURE, torch.cuda.stream(stream):
             for f in range(len(self.feeds)):
                 self.opt.zero_grad(set_to_none=True)
                 g = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(g, stream=stream, capture_error_mode="thread_local"):
+                g.capture_begin(capture_error_mode="thread_local")
+                try:
                     self._body(f)
+                finally:
+                    g.capture_end()
                 self.graphs.append(g)
         torch.cuda.current_stream(self.device).wait_stream(stream)
 
     def step(self, step: int) -> None:
         f, _ = self.feeds.feed_of(step)
-        if step < self.warm:  # eager, on a side stream as capture requires; real training steps
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(torch.cuda.current_stream(self.device))
+        if step < self.warm:  # eager, off the default stream as capture requires; real training steps
+            side = self._stream()
             with torch.cuda.stream(side):
                 self.opt.zero_grad(set_to_none=True)
                 self._body(f)

@@ -51,3 +51,12 @@ def test_a_quick_evaluation_side_by_side_scores_what_one_at_a_time_scores():
     for p, q in zip(one.sweep, many.sweep):
         assert (p["task"], p["lr"], p["token_shift"], p["status"]) == (q["task"], q["lr"], q["token_shift"],
                                                                         q["status"])
+
+
+def test_the_runner_draws_distinct_streams():
+    from proxies.side_by_side import MAX_STREAMS, distinct_streams
+
+    for _ in range(3):  # the pool's round-robin has moved on in between: still distinct
+        torch.cuda.Stream(DEV)
+        streams = distinct_streams(DEV, MAX_STREAMS)
+        assert len({s.cuda_stream for s in streams}) == len(streams) == MAX_STREAMS
