@@ -37,8 +37,9 @@ def peak_flops(device: torch.device) -> float | None:
 
 
 def _sync(device: torch.device) -> None:
+    """Wait for this thread's stream (a device-wide wait is not allowed while a training beside it captures)."""
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
+        torch.cuda.current_stream(device).synchronize()
 
 
 def task_shape(budget: Budget, task: str) -> tuple[int, int, int]:
@@ -203,7 +204,8 @@ def _bench_streams(text: str, budget: Budget, device: str, steps: int, warmup: i
         barrier.wait()
         t0 = time.perf_counter()
         barrier.wait()  # every thread has launched its steps
-        _sync(dev)
+        for st in own:
+            st.synchronize()
         sec = (time.perf_counter() - t0) / steps
     except threading.BrokenBarrierError:
         sec = 0.0
