@@ -41,16 +41,20 @@ def test_graph_trainings_side_by_side_match_one_after_another():
         assert o.value == pytest.approx(a, rel=2e-3, abs=2e-3)
 
 
-def test_a_quick_evaluation_side_by_side_scores_what_one_at_a_time_scores():
-    over = {"n_layers": 4, "mqar_steps": 300, "lm_steps": 200, "recall_lrs": (1e-3, 3e-3), "recall_shifts": (0, 2),
-            "lm_lrs": (1e-3, 3e-3)}
-    one = evaluate("gdn,attn,gla,attn", get_budget("quick", {**over, "side_by_side": 1}), device="cuda", seed=0)
-    many = evaluate("gdn,attn,gla,attn", get_budget("quick", over), device="cuda", seed=0)
-    assert many.recall == pytest.approx(one.recall, abs=0.03)
-    assert many.perplexity == pytest.approx(one.perplexity, rel=0.01)
-    for p, q in zip(one.sweep, many.sweep):
-        assert (p["task"], p["lr"], p["token_shift"], p["status"]) == (q["task"], q["lr"], q["token_shift"],
-                                                                        q["status"])
+def test_an_evaluation_side_by_side_scores_what_one_at_a_time_scores():
+    """Short fp32 trainings: the comparison is of the schedule. Over 300 bf16 steps of a 4-layer point near its
+    recall plateau the two differed by 0.06 in recall (0.136 alone, 0.073 side by side, H200): attention's
+    backward accumulates in a nondeterministic order, and a plateau amplifies any difference."""
+    over = {"n_layers": 2, "mqar_steps": 60, "lm_steps": 40, "precision": "fp32", "recall_lrs": (1e-3, 3e-3),
+            "recall_shifts": (0, 2), "lm_lrs": (1e-3, 3e-3), "recall_check_every": 20, "recall_target": 0.99}
+    one = evaluate("gdn,attn", get_budget("quick", {**over, "side_by_side": 1}), device="cuda", seed=0)
+    many = evaluate("gdn,attn", get_budget("quick", over), device="cuda", seed=0)
+    assert many.mqar_loss == pytest.approx(one.mqar_loss, rel=2e-3)
+    assert many.lm_loss == pytest.approx(one.lm_loss, rel=2e-3)
+    for p, q in zip(one.sweep, many.sweep, strict=True):
+        assert (p["task"], p["lr"], p["token_shift"], p["status"], p["steps"]) == (
+            q["task"], q["lr"], q["token_shift"], q["status"], q["steps"])
+        assert q["score"] == pytest.approx(p["score"], rel=2e-3, abs=2e-3)
 
 
 def test_the_runner_draws_distinct_streams():
