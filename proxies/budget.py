@@ -20,6 +20,7 @@ TIMING_KNOBS = ("side_by_side",)  # how the work is scheduled, not what it compu
 SUITE_KNOBS = ("recall_suite", "recall_ladder", "recall_tasks", "recall_noise", "recall_steps")
 LATE_KNOBS: dict[str, Any] = {"token_shift": 0, "torch_compile": False, "recall_lrs": (), "recall_shifts": (), "lm_lrs": (),
                               "recall_target": 0.0, "recall_check_every": 0, "graph": "auto",
+                              "recall_stop_sweep": False,
                               # distillation from a teacher (proxies/teacher/): every default leaves older keys as they were
                               "distill_align_steps": 0, "distill_align_lr": 0.0, "distill_kl_steps": 0,
                               "distill_kl_lr": 0.0, "student_train_all": False, "probe_examples": 16}
@@ -42,7 +43,8 @@ SECTIONS: dict[str, Section] = {
                        "mqar_steps", "mqar_batch", "mqar_lr", "recall_suite", "recall_ladder", "recall_tasks",
                        "recall_noise", "recall_steps")),
     "sweep": Section("the recipe sweep: the recipes each task trains at, the best kept (docs/recipe.md)",
-                     ("recall_lrs", "recall_shifts", "recall_target", "recall_check_every", "lm_lrs")),
+                     ("recall_lrs", "recall_shifts", "recall_target", "recall_check_every", "recall_stop_sweep",
+                      "lm_lrs")),
     "lm": Section("language modelling: the corpus and its training",
                   ("corpus", "lm_seq_len", "lm_steps", "lm_batch", "lm_lr", "lm_eval_tokens")),
     "training": Section("what every task's optimiser shares", ("precision", "weight_decay", "warmup_frac")),
@@ -76,6 +78,7 @@ class Budget:
     recall_shifts: tuple[int, ...] = ()  # token-shift widths of the recall sweep, crossed with its rates (): token_shift
     recall_target: float = 0.0  # early stop once held-out validation accuracy reaches it (Zoology: 0.99); 0: off
     recall_check_every: int = 0  # steps between early-stop checks (0: a twentieth of the steps)
+    recall_stop_sweep: bool = False  # once one point reaches recall_target, every point stops at its next check
     # recall suite (proxies/tasks/recall_suite.py): "mqar" trains the single MQAR task above (the default);
     # "ladder" trains one model on MQAR at a ladder of difficulties plus MAD's noisy recall and selective
     # copying, and reports each task's held-out accuracy and their mean as `recall`
@@ -217,7 +220,7 @@ PRESETS: dict[str, Budget] = {
         name="quick", n_layers=12, d_model=128, n_heads=2, chunk_size=64, window=64,
         mqar_vocab=256, mqar_seq_len=128, mqar_kv_pairs=16, mqar_train_examples=100_000,
         mqar_test_examples=1_000, mqar_steps=3_000, mqar_batch=64, mqar_lr=1e-3,
-        recall_lrs=(1e-3, 3e-3), recall_shifts=(0, 2), recall_target=0.99,
+        recall_lrs=(1e-3, 3e-3), recall_shifts=(0, 2), recall_target=0.99, recall_stop_sweep=True,
         lm_seq_len=512, lm_steps=500, lm_batch=32, lm_lr=2e-3, lm_lrs=(1e-3, 2e-3, 4e-3), lm_eval_tokens=131_072,
         flops_context=4096,
     ),
@@ -226,7 +229,7 @@ PRESETS: dict[str, Budget] = {
         name="standard", n_layers=24, d_model=256, n_heads=4, chunk_size=64, window=256,
         mqar_vocab=8192, mqar_seq_len=512, mqar_kv_pairs=64, mqar_train_examples=250_000,
         mqar_test_examples=3_000, mqar_steps=6_000, mqar_batch=64, mqar_lr=1e-3,
-        recall_lrs=(3e-4, 1e-3, 3e-3), recall_shifts=(0, 2), recall_target=0.99,
+        recall_lrs=(3e-4, 1e-3, 3e-3), recall_shifts=(0, 2), recall_target=0.99, recall_stop_sweep=True,
         lm_seq_len=1024, lm_steps=4_000, lm_batch=32, lm_lr=1e-3, lm_lrs=(3e-4, 1e-3, 3e-3), lm_eval_tokens=1_048_576,
         flops_context=8192,
     ),

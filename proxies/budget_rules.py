@@ -67,6 +67,7 @@ DOMAINS: dict[str, Domain] = {
     "recall_shifts": FloatList(ConvWidth(), min_len=0, max_len=8),
     "recall_target": Probability(),
     "recall_check_every": NonNegativeInt(zero="a twentieth of the steps"),
+    "recall_stop_sweep": Flag(),
     "lm_lrs": FloatList(LearningRate(), min_len=0, max_len=16),
     "graph": Choice(("auto", "on", "off")),
     "side_by_side": NonNegativeInt(max=64, zero="every point at once on CUDA, one at a time on CPU"),

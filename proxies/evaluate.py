@@ -8,6 +8,7 @@ sweeps trains at once, each on its own stream (`budget.side_by_side` caps how ma
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 from typing import Callable
@@ -35,9 +36,11 @@ def evaluate(layout: Layout | str, budget: Budget, *, device: str = "cpu", seed:
     corpus = prepare_lm(budget.corpus)  # a bad corpus fails here, before any training
     t0 = time.perf_counter()
     data = prepare_recall(budget, seed)
+    solved = threading.Event() if budget.recall_stop_sweep and budget.recall_target > 0 else None
     recall, lm = run_sweeps([
         Sweep("recall", budget.recall_recipes(),
-              lambda lr, shift: train_recall(layout, replace(budget, token_shift=shift), data, dev, seed, lr, progress),
+              lambda lr, shift: train_recall(layout, replace(budget, token_shift=shift), data, dev, seed, lr, progress,
+                                             solved_elsewhere=solved),
               lambda r: (r.score, r.loss, r.steps), maximize=True),
         Sweep("lm", [(lr, None) for lr in budget.sweep("lm")],
               lambda lr, _: train_lm(layout, budget, corpus, dev, seed, lr, progress),

@@ -4,12 +4,15 @@ round-robin of MQAR levels and MAD tasks, `recall_suite=ladder`).
 Data depend on the seed only, so a learning-rate sweep draws them once (`prepare_recall`) and trains each point
 on the same examples (`train_recall`). Training reads feeds staged on the device; the score is held-out
 accuracy on labelled positions (the suite: the mean over its tasks). With `recall_target` > 0 training stops
-once accuracy on a separate validation draw reaches it on every task (Zoology's early stop at 0.99).
+once accuracy on a separate validation draw reaches it on every task (Zoology's early stop at 0.99); with
+`recall_stop_sweep` the first point to get there stops the whole sweep (each other point at its next check): the
+layout has solved the task, and the points it stops have not reached the target, so the solver wins.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -85,8 +88,11 @@ def prepare_recall(budget: Budget, seed: int) -> RecallData:
 
 
 def train_recall(layout: Layout, budget: Budget, data: RecallData, device: torch.device, seed: int, lr: float,
-                 progress: Progress | None = None) -> RecallRun:
-    """Train one model on `data` at learning rate `lr` and score it."""
+                 progress: Progress | None = None, solved_elsewhere: threading.Event | None = None) -> RecallRun:
+    """Train one model on `data` at learning rate `lr` and score it.
+
+    `solved_elsewhere` (with `recall_stop_sweep`) is shared by a sweep's points: a point that reaches
+    `recall_target` sets it, and every point stops at its next check once it is set."""
     n = len(data.tasks)
     per_task = -(-data.steps // n)  # batches each task's feed serves
     feeds = RoundRobin([TableFeed.shuffled(*t.train, budget.mqar_batch, per_task, t.rows_seed, device)
@@ -102,7 +108,12 @@ def train_recall(layout: Layout, budget: Budget, data: RecallData, device: torch
         return correct / max(1, count), nll / max(1, count)
 
     def solved(_: int) -> bool:
-        return all(accuracy(t.val)[0] >= budget.recall_target for t in data.tasks)
+        if solved_elsewhere is not None and solved_elsewhere.is_set():
+            return True
+        done = all(accuracy(t.val)[0] >= budget.recall_target for t in data.tasks)
+        if done and solved_elsewhere is not None:
+            solved_elsewhere.set()
+        return done
 
     every = budget.recall_check_every or max(1, data.steps // 20)
     phase = f"{data.phase} lr={lr:g}" + (f" shift={budget.token_shift}" if budget.recall_shifts else "")

@@ -53,7 +53,7 @@ def test_a_failed_sweep_stores_its_points(tmp_path, monkeypatch, cli):
     """Every point diverging: exit 1 with the reasons on one line, the evaluation and its points stored failed."""
     import proxies.evaluate
 
-    def diverge(layout, budget, data, device, seed, lr, progress=None):
+    def diverge(layout, budget, data, device, seed, lr, progress=None, solved_elsewhere=None):
         raise NonFiniteLoss(f"mqar: non-finite training loss nan at step 4 (lr {lr:g})")
 
     monkeypatch.setattr(proxies.evaluate, "train_recall", diverge)
@@ -62,7 +62,8 @@ def test_a_failed_sweep_stores_its_points(tmp_path, monkeypatch, cli):
                                                                           TINY.items()), []),
             "--set", "recall_lrs=1e-3,3e-3")
     assert r.exit_code == 1 and "step 4 (lr 0.001)" in r.stderr and "step 4 (lr 0.003)" in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
+    lines = r.stderr.strip().splitlines()  # progress lines of the LM sweep (it trains beside), then the one error
+    assert [line for line in lines if not line.startswith("train ")] == [lines[-1]] and lines[-1].startswith("error:")
     store = open_store(url)
     (ev,) = _all(store)
     assert ev.status == "failed" and "non-finite" in ev.error

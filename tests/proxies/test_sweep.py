@@ -145,3 +145,55 @@ def test_one_point_sweep_is_the_plain_training(tmp_path):
     point = train_recall(Layout.parse("gla,attn"), b, prepare_recall(b, 3), CPU, 3, b.mqar_lr)
     assert m.recall == point.score and m.recall_lr == b.mqar_lr and m.lm_lr == b.lm_lr
     assert [p["task"] for p in m.sweep] == ["recall", "lm"] and m.recall_token_shift == 0
+
+
+def _tiny_recall(target: float):
+    b = get_budget("smoke", {**TINY, "recall_target": target, "recall_check_every": 4})
+    return b, prepare_recall(b, 0)
+
+
+def test_a_solved_sweep_stops_every_point_at_its_next_check():
+    import threading
+
+    b, data = _tiny_recall(0.99)  # out of reach in 12 steps
+    alone = train_recall(Layout.parse("attn*2"), b, data, CPU, 0, 3e-3)
+    assert alone.steps == 12 and not alone.stopped_early
+    solved = threading.Event()
+    solved.set()  # another point of the sweep has reached the target
+    stopped = train_recall(Layout.parse("attn*2"), b, data, CPU, 0, 3e-3, solved_elsewhere=solved)
+    assert stopped.steps == 4 and stopped.stopped_early
+
+
+def test_the_point_that_reaches_the_target_tells_the_others():
+    import threading
+
+    b, data = _tiny_recall(1e-4)  # reached at the first check
+    solved = threading.Event()
+    r = train_recall(Layout.parse("attn*2"), b, data, CPU, 0, 3e-3, solved_elsewhere=solved)
+    assert r.steps == 4 and r.score >= 1e-4 and solved.is_set()
+
+
+def test_evaluate_shares_one_event_across_its_recall_points_only_with_recall_stop_sweep(monkeypatch):
+    import proxies.evaluate as ev
+
+    seen = []
+    real = ev.train_recall
+
+    def spy(*args, **kw):
+        seen.append(kw.get("solved_elsewhere"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(ev, "train_recall", spy)
+    over = {**TINY, "recall_lrs": (1e-3, 3e-3), "recall_target": 0.99, "side_by_side": 1}
+    ev.evaluate("attn*2", get_budget("smoke", {**over, "recall_stop_sweep": True}), device="cpu")
+    assert len(seen) == 2 and seen[0] is not None and seen[0] is seen[1]
+    seen.clear()
+    ev.evaluate("attn*2", get_budget("smoke", over), device="cpu")
+    assert seen == [None, None]
+
+
+def test_recall_stop_sweep_is_in_the_key_only_when_on():
+    assert "recall_stop_sweep" not in get_budget("smoke").key_dict()
+    assert get_budget("quick").key_dict()["recall_stop_sweep"] is True
+    with pytest.raises(BudgetError, match="recall_stop_sweep"):
+        get_budget("quick", {"recall_stop_sweep": "maybe"})
