@@ -6,7 +6,9 @@ The budget is `quick` with the overrides given (e.g. mqar_steps=5000, budget=sta
 Each point is the product's own recall runner (`proxies.recall.train_recall`) at one (learning rate, token
 shift), on the budget's data, every point at once (`proxies.side_by_side`, one CUDA stream each; cap them with
 side_by_side=N); a line gives the held-out accuracy, the steps trained (fewer after an early stop at
-`recall_target`) and the wall time of the point (overlapping the others').
+`recall_target`), the held-out loss per scored position and the wall time of the point (overlapping the
+others'). Add impl=recurrent to train every linear mixer through its step-by-step reference instead of its
+chunked form (slower; it tells a kernel problem from a learning one).
 """
 import json
 import sys
@@ -39,7 +41,8 @@ outcomes = side_by_side(dev, budget.side_by_side)([job(*p) for p in points])
 for (layout, lr, w), o in zip(points, outcomes):
     row = {"layout": layout, "lr": lr, "shift": w}
     if o.error is None:
-        row.update(acc=round(o.value.score, 4), steps=o.value.steps, early=o.value.stopped_early)
+        row.update(acc=round(o.value.score, 4), loss=round(o.value.loss, 4), steps=o.value.steps,
+                   early=o.value.stopped_early)
     else:
         row["error"] = str(o.error)[:200]
     row["wall_s"] = round(o.wall_time_s, 1)
