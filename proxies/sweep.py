@@ -77,28 +77,29 @@ def run_sweeps(sweeps: list[Sweep], runner: Runner = in_turn) -> list[SweepResul
     for o in outcomes:
         if o.error is not None and not isinstance(o.error, NonFiniteLoss):
             raise o.error
-    out = []
-    for sweep in sweeps:
-        points: list[SweepPoint] = []
-        results: list[tuple[Any, SweepPoint]] = []
-        for (s, lr, shift), o in zip(jobs, outcomes):
-            if s is not sweep:
-                continue
-            if o.error is not None:
-                points.append(SweepPoint(task=s.task, lr=lr, token_shift=shift, status="failed", error=str(o.error),
-                                         wall_time_s=o.wall_time_s))
-                continue
-            score, loss, steps = s.score(o.value)
-            point = SweepPoint(task=s.task, lr=lr, token_shift=shift, status="complete", steps=steps, score=score,
-                               loss=loss, wall_time_s=o.wall_time_s)
-            points.append(point)
-            results.append((o.value, point))
-        if not results:
-            raise SweepFailed("; ".join(p.error or "" for p in points), points)
-        sign = -1.0 if sweep.maximize else 1.0
-        best, point = min(results, key=lambda rp: (sign * rp[1].score, rp[1].loss if sweep.maximize else 0.0))
-        out.append(SweepResult(points=points, best=best, best_lr=point.lr, best_shift=point.token_shift))
-    return out
+    return [settle(sweep, [o for (s, _, _), o in zip(jobs, outcomes) if s is sweep]) for sweep in sweeps]
+
+
+def settle(sweep: Sweep, outcomes: list[Outcome]) -> SweepResult:
+    """Every point of `sweep` from its outcomes (in recipe order) and the winner; `SweepFailed` if none
+    completed. A point whose error is not a divergence is kept as failed with that error."""
+    points: list[SweepPoint] = []
+    results: list[tuple[Any, SweepPoint]] = []
+    for (lr, shift), o in zip(sweep.recipes, outcomes, strict=True):
+        if o.error is not None:
+            points.append(SweepPoint(task=sweep.task, lr=lr, token_shift=shift, status="failed", error=str(o.error),
+                                     wall_time_s=o.wall_time_s))
+            continue
+        score, loss, steps = sweep.score(o.value)
+        point = SweepPoint(task=sweep.task, lr=lr, token_shift=shift, status="complete", steps=steps, score=score,
+                           loss=loss, wall_time_s=o.wall_time_s)
+        points.append(point)
+        results.append((o.value, point))
+    if not results:
+        raise SweepFailed("; ".join(p.error or "" for p in points), points)
+    sign = -1.0 if sweep.maximize else 1.0
+    best, point = min(results, key=lambda rp: (sign * rp[1].score, rp[1].loss if sweep.maximize else 0.0))
+    return SweepResult(points=points, best=best, best_lr=point.lr, best_shift=point.token_shift)
 
 
 def run_sweep(task: str, recipes: list[Recipe], fit: Callable[[float, "int | None"], R],

@@ -14,14 +14,17 @@ state. The gap opens with sequence length and closes with width. No published ra
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, replace
 
 import torch
 
 from proxies.budget import Budget, get_budget
 from proxies.recall import prepare_recall, train_recall
-from proxies.side_by_side import side_by_side
-from proxies.sweep import SweepFailed, run_sweep
+from proxies.side_by_side import Outcome, side_by_side
+from proxies.sweep import Sweep, SweepFailed, settle
+from proxies.train import NonFiniteLoss
 from search_space.layout import Layout
 
 ZOOLOGY_LRS = (1e-4, 4.6e-4, 2.2e-3, 1e-2)  # four points log-spaced 1e-4 .. 1e-2
@@ -58,24 +61,64 @@ def case_budget(case: RecallCase, *, steps: int, lrs: tuple[float, ...], batch: 
     )
 
 
+class _Case:
+    """One case's sweep, trained as jobs of one shared runner: its data drawn on first use and dropped once its
+    last point is done, when its row is made (and reported)."""
+
+    def __init__(self, case: RecallCase, budget: Budget, recipes: list[tuple[float, int]], dev: torch.device,
+                 seed: int, report) -> None:
+        self.case, self.budget, self.recipes, self.dev, self.seed, self.report = case, budget, recipes, dev, seed, report
+        self.layout = Layout.parse(f"{case.mixer}*2")
+        self.sweep = Sweep("recall", recipes, self._fit, lambda r: (r.score, r.loss, r.steps), maximize=True)
+        self.lock = threading.Lock()
+        self._data = None
+        self.outcomes: dict[int, Outcome] = {}
+        self.row: dict | None = None
+
+    def data(self):
+        with self.lock:
+            if self._data is None:
+                self._data = prepare_recall(self.budget, self.seed)
+            return self._data
+
+    def _fit(self, lr: float, shift: int):
+        return train_recall(self.layout, replace(self.budget, token_shift=shift), self.data(), self.dev, self.seed, lr)
+
+    def job(self, i: int):
+        def run():
+            lr, shift = self.recipes[i]
+            t0 = time.perf_counter()
+            try:
+                outcome = Outcome(self._fit(lr, shift), None, time.perf_counter() - t0)
+            except NonFiniteLoss as exc:
+                outcome = Outcome(None, exc, time.perf_counter() - t0)
+            with self.lock:
+                self.outcomes[i] = outcome
+                last = len(self.outcomes) == len(self.recipes)
+                if last:
+                    self._data = None
+            if last:
+                self.row = self._row()
+                self.report(self.row)
+        return run
+
+    def _row(self) -> dict:
+        c = self.case
+        row = {"mixer": c.mixer, "seq_len": c.seq_len, "kv_pairs": c.kv_pairs, "d_model": c.d_model}
+        try:
+            sweep = settle(self.sweep, [self.outcomes[i] for i in range(len(self.recipes))])
+        except SweepFailed as exc:
+            return {**row, "accuracy": None, "lr": None, "token_shift": None, "steps": None, "error": str(exc),
+                    "sweep": [p.to_dict() for p in exc.points], **_verdict(c.mixer, None)}
+        return {**row, "accuracy": sweep.best.score, "lr": sweep.best_lr, "token_shift": sweep.best_shift,
+                "steps": sweep.best.steps, "error": None,
+                "sweep": [p.to_dict() for p in sweep.points], **_verdict(c.mixer, sweep.best.score)}
+
+
 def run_case(case: RecallCase, *, device: str, steps: int, lrs: tuple[float, ...], seed: int = 0,
              base: Budget | None = None, shifts: tuple[int, ...] = (0,)) -> dict:
     """Train the case at every (learning rate, token-shift width); the best accuracy, its recipe, every point."""
-    budget = case_budget(case, steps=steps, lrs=lrs, base=base)
-    layout = Layout.parse(f"{case.mixer}*2")
-    dev = torch.device(device)
-    data = prepare_recall(budget, seed)
-    row = {"mixer": case.mixer, "seq_len": case.seq_len, "kv_pairs": case.kv_pairs, "d_model": case.d_model}
-    try:
-        sweep = run_sweep("recall", [(lr, w) for w in shifts for lr in lrs],
-                          lambda lr, w: train_recall(layout, replace(budget, token_shift=w), data, dev, seed, lr),
-                          lambda r: (r.score, r.loss, r.steps), maximize=True, runner=side_by_side(dev))
-    except SweepFailed as exc:
-        return {**row, "accuracy": None, "lr": None, "token_shift": None, "steps": None, "error": str(exc),
-                "sweep": [p.to_dict() for p in exc.points], **_verdict(case.mixer, None)}
-    return {**row, "accuracy": sweep.best.score, "lr": sweep.best_lr, "token_shift": sweep.best_shift,
-            "steps": sweep.best.steps, "error": None,
-            "sweep": [p.to_dict() for p in sweep.points], **_verdict(case.mixer, sweep.best.score)}
+    return _run_cases([case], device=device, steps=steps, lrs=lrs, seed=seed, base=base, shifts=shifts)[0]
 
 
 def _verdict(mixer: str, accuracy: float | None) -> dict:
@@ -89,24 +132,32 @@ def _verdict(mixer: str, accuracy: float | None) -> dict:
 
 def bench_recall(mixers: list[str], *, device: str, steps: int, lrs: tuple[float, ...] = ZOOLOGY_LRS,
                  settings: tuple[tuple[int, int], ...] = SETTINGS, widths: tuple[int, ...] = WIDTHS,
-                 workers: int = 1, seed: int = 0, shifts: tuple[int, ...] = (0,), progress=None) -> list[dict]:
-    """Every (mixer, setting, width) case, `workers` cases at once (threads of this process; on CUDA each case's
-    points also train side by side, `proxies.side_by_side`). Rows in case order."""
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
+                 workers: int = 0, seed: int = 0, shifts: tuple[int, ...] = (0,), progress=None) -> list[dict]:
+    """Every (mixer, setting, width) case; every point of every case is one job of one runner, `workers` at once
+    (`proxies.side_by_side`: 0 = as many as it runs on CUDA, one at a time on CPU). Rows in case order;
+    `progress(row)` as each case finishes."""
     cases = [RecallCase(m, s, k, w) for m in mixers for (s, k) in settings for w in widths]
+    return _run_cases(cases, device=device, steps=steps, lrs=lrs, seed=seed, shifts=shifts, workers=workers,
+                      progress=progress)
 
-    def run(case: RecallCase) -> dict:
-        return run_case(case, device=device, steps=steps, lrs=lrs, seed=seed, shifts=shifts)
 
-    rows: dict[int, dict] = {}
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hnas-case") as pool:
-        futures = {pool.submit(run, c): i for i, c in enumerate(cases)}
-        for future in as_completed(futures):
-            rows[futures[future]] = future.result()
-            if progress:
-                progress(rows[futures[future]])
-    return [rows[i] for i in range(len(cases))]
+def _run_cases(cases: list[RecallCase], *, device: str, steps: int, lrs: tuple[float, ...], seed: int,
+               shifts: tuple[int, ...], workers: int = 0, base: Budget | None = None, progress=None) -> list[dict]:
+    dev = torch.device(device)
+    recipes = [(lr, w) for w in shifts for lr in lrs]
+    lock = threading.Lock()
+
+    def report(row: dict) -> None:
+        if progress is not None:
+            with lock:
+                progress(row)
+
+    plans = [_Case(c, case_budget(c, steps=steps, lrs=lrs, base=base), recipes, dev, seed, report) for c in cases]
+    outcomes = side_by_side(dev, workers)([p.job(i) for p in plans for i in range(len(recipes))])
+    for o in outcomes:  # a bug, not a diverged point: raised once every job has finished
+        if o.error is not None:
+            raise o.error
+    return [p.row for p in plans]
 
 
 def format_recall(rows: list[dict]) -> str:

@@ -134,8 +134,8 @@ def recall_cmd(
     shifts: str = typer.Option("0", help="Token-shift widths crossed with the rates (0: none; e.g. 0,2)."),
     steps: int = typer.Option(2000, min=1, help="Training steps per point (early stop at 0.99)."),
     device: str = typer.Option("cuda", help="cpu, cuda or cuda:N."),
-    workers: int = typer.Option(1, min=1, help="Cases trained at once, as threads sharing the device (on CUDA "
-                                                "every case's sweep points train side by side as well)."),
+    workers: int = typer.Option(0, min=0, help="Points trained at once, every case's, each in a thread on its own "
+                                                "CUDA stream (0: as many as fit side by side on CUDA, 1 on CPU)."),
     seed: int = typer.Option(0, help="Seed of every run."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON rows instead of a table."),
 ) -> None:

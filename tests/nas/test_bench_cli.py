@@ -67,3 +67,15 @@ def test_bench_recall_reports_each_case_beside_zoology(cli):
     (row,) = json.loads(r.stdout)
     assert [(p["lr"], p["token_shift"]) for p in row["sweep"]] == [(1e-3, 0), (1e-3, 2)]
     assert row["token_shift"] in (0, 2)
+
+
+def test_bench_recall_points_side_by_side_give_the_rows_of_one_at_a_time(cli):
+    args = ("bench", "recall", "--device", "cpu", "--mixers", "attn,gla", "--settings", "32x4", "--widths", "64",
+            "--lrs", "1e-3,3e-3", "--steps", 4, "--json")
+    one = cli(*args, "--workers", 1)
+    many = cli(*args, "--workers", 4)
+    assert one.exit_code == many.exit_code == 0, many.output
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "sweep"} | {"points": [(p["lr"], p["score"])  # noqa: E731
+                          for p in r["sweep"]]} for r in rows]
+    assert strip(json.loads(many.stdout)) == strip(json.loads(one.stdout))
+    assert many.stderr.count("attn 32x4 d64") == 1 and many.stderr.count("gla 32x4 d64") == 1  # a line per case
