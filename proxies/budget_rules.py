@@ -70,7 +70,7 @@ DOMAINS: dict[str, Domain] = {
     "recall_stop_sweep": Flag(),
     "lm_lrs": FloatList(LearningRate(), min_len=0, max_len=16),
     "graph": Choice(("auto", "on", "off")),
-    "side_by_side": NonNegativeInt(max=64, zero="every point at once on CUDA, one at a time on CPU"),
+    "side_by_side": NonNegativeInt(max=32, zero="every point at once on CUDA, one at a time on CPU"),
     "distill_align_steps": NonNegativeInt(zero="lm_steps"),
     "distill_align_lr": RealRange(0.0, 1.0, False, "a learning rate (0 = lm_lr)"),
     "distill_kl_steps": NonNegativeInt(zero="lm_steps"),

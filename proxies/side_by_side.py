@@ -64,7 +64,9 @@ def in_turn(jobs: list[Job]) -> list[Outcome]:
 
 
 def distinct_streams(device: torch.device, n: int) -> list[torch.cuda.Stream]:
-    """Up to `n` CUDA streams that are pairwise distinct (PyTorch's pool repeats itself after 32 per priority)."""
+    """Up to `min(n, MAX_STREAMS)` CUDA streams that are pairwise distinct (PyTorch's pool repeats itself after 32
+    per priority; the high-priority pool fills in if another thread drew from the normal one meanwhile)."""
+    n = min(n, MAX_STREAMS)
     seen: dict[int, torch.cuda.Stream] = {}
     for priority in (0, -1):
         for _ in range(MAX_STREAMS):
