@@ -1,4 +1,5 @@
-"""Budget presets for proxy training: `smoke` (CPU, seconds), `quick` (one GPU, a few minutes per layout with its sweeps), `standard`.
+"""Budget presets for proxy training: `smoke` (CPU, seconds), `quick` (one GPU, minutes per layout with its
+sweeps), `standard`.
 
 Every knob is overridable (`Budget.with_overrides({"d_model": 256})`, or `--set d_model=256` on the CLI).
 A budget serialises to a flat dict that, with the seed, keys the evaluation cache in the database. For readers the
