@@ -134,7 +134,8 @@ def _row(layout: Layout, budget: Budget, dev: torch.device, task: str, model: to
     return {
         "layout": layout.canonical(), "device": str(dev), "task": task, "batch": B, "seq_len": T,
         "d_model": budget.d_model, "params": model.num_params(), "graph": budget.uses_graph(str(dev)),
-        "workers": workers, "side_by_side": side_by_side, "ms_per_step": sec * 1e3, "gpu_busy_ms": busy, "launches_per_step": launches,
+        "workers": workers, "side_by_side": side_by_side, "ms_per_step": sec * 1e3, "gpu_busy_ms": busy,
+        "launches_per_step": launches,
         "tokens_per_s": tps, "train_flops_per_token": 3 * fwd, "mfu": (3 * fwd * tps / peak) if peak else None,
         "impl": budget.impl, "precision": budget.precision, "torch_compile": budget.torch_compile,
     }
