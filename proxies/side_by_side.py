@@ -30,6 +30,7 @@ import torch
 
 R = TypeVar("R")
 Job = Callable[[], R]
+Done = Callable[[int, "Outcome"], None]  # told each job's index and outcome as it finishes, in the job's thread
 MAX_STREAMS = 32  # threads at once on CUDA: distinct streams PyTorch's pool gives (32 per priority)
 _thread = threading.local()  # the stream a worker thread owns
 
@@ -58,9 +59,15 @@ def _run(job: Job) -> Outcome:
     return Outcome(value, None, time.perf_counter() - t0)
 
 
-def in_turn(jobs: list[Job]) -> list[Outcome]:
+def _finish(i: int, outcome: Outcome, on_done: Done | None) -> Outcome:
+    if on_done is not None:
+        on_done(i, outcome)
+    return outcome
+
+
+def in_turn(jobs: list[Job], on_done: Done | None = None) -> list[Outcome]:
     """Run the jobs one after another (the CPU default, and the reference)."""
-    return [_run(job) for job in jobs]
+    return [_finish(i, _run(job), on_done) for i, job in enumerate(jobs)]
 
 
 def distinct_streams(device: torch.device, n: int) -> list[torch.cuda.Stream]:
@@ -91,15 +98,16 @@ def width_for(device: torch.device | str, requested: int) -> int:
     return MAX_STREAMS if torch.device(device).type == "cuda" else 1
 
 
-def side_by_side(device: torch.device | str, width: int = 0) -> Callable[[list[Job]], list[Outcome]]:
+def side_by_side(device: torch.device | str, width: int = 0,
+                 on_done: Done | None = None) -> Callable[[list[Job]], list[Outcome]]:
     """A runner: at most `width` jobs at once (0: see `width_for`), each in a thread of its own; outcomes in job
-    order."""
+    order, and `on_done(index, outcome)` as each job finishes."""
     dev = torch.device(device)
 
     def run(jobs: list[Job]) -> list[Outcome]:
         n = min(len(jobs), width_for(dev, width))
         if n <= 1:
-            return in_turn(jobs)
+            return in_turn(jobs, on_done)
         init = None
         if dev.type == "cuda":
             load_lazy_libraries(dev)
@@ -107,13 +115,14 @@ def side_by_side(device: torch.device | str, width: int = 0) -> Callable[[list[J
             n = len(streams)
             for s in streams:
                 s.wait_stream(torch.cuda.current_stream(dev))
+            lock = threading.Lock()
 
-            def init() -> None:
+            def own_stream() -> None:
                 with lock:
                     _thread.stream = streams.pop()
 
-            lock = threading.Lock()
+            init = own_stream
         with ThreadPoolExecutor(max_workers=n, thread_name_prefix="hnas-side", initializer=init) as pool:
-            return list(pool.map(_run, jobs))
+            return list(pool.map(lambda ij: _finish(ij[0], _run(ij[1]), on_done), enumerate(jobs)))
 
     return run

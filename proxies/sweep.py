@@ -74,10 +74,15 @@ def run_sweeps(sweeps: list[Sweep], runner: Runner = in_turn) -> list[SweepResul
     points all diverge raises `SweepFailed`; any other error is raised as it is, once every point has finished."""
     jobs = [(s, lr, shift) for s in sweeps for lr, shift in s.recipes]
     outcomes = runner([partial(s.fit, lr, shift) for s, lr, shift in jobs])
+    raise_unexpected(outcomes)
+    return [settle(sweep, [o for (s, _, _), o in zip(jobs, outcomes) if s is sweep]) for sweep in sweeps]
+
+
+def raise_unexpected(outcomes: list[Outcome]) -> None:
+    """Raise the first error that is not a divergence (a bug, not a failed point)."""
     for o in outcomes:
         if o.error is not None and not isinstance(o.error, NonFiniteLoss):
             raise o.error
-    return [settle(sweep, [o for (s, _, _), o in zip(jobs, outcomes) if s is sweep]) for sweep in sweeps]
 
 
 def settle(sweep: Sweep, outcomes: list[Outcome]) -> SweepResult:

@@ -15,16 +15,15 @@ state. The gap opens with sequence length and closes with width. No published ra
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, replace
+from functools import partial
 
 import torch
 
 from proxies.budget import Budget, get_budget
 from proxies.recall import prepare_recall, train_recall
 from proxies.side_by_side import Outcome, side_by_side
-from proxies.sweep import Sweep, SweepFailed, settle
-from proxies.train import NonFiniteLoss
+from proxies.sweep import Sweep, SweepFailed, raise_unexpected, settle
 from search_space.layout import Layout
 
 ZOOLOGY_LRS = (1e-4, 4.6e-4, 2.2e-3, 1e-2)  # four points log-spaced 1e-4 .. 1e-2
@@ -62,14 +61,14 @@ def case_budget(case: RecallCase, *, steps: int, lrs: tuple[float, ...], batch: 
 
 
 class _Case:
-    """One case's sweep, trained as jobs of one shared runner: its data drawn on first use and dropped once its
+    """One case's sweep, its points jobs of one shared runner: its data drawn on first use and dropped once its
     last point is done, when its row is made (and reported)."""
 
     def __init__(self, case: RecallCase, budget: Budget, recipes: list[tuple[float, int]], dev: torch.device,
                  seed: int, report) -> None:
         self.case, self.budget, self.recipes, self.dev, self.seed, self.report = case, budget, recipes, dev, seed, report
         self.layout = Layout.parse(f"{case.mixer}*2")
-        self.sweep = Sweep("recall", recipes, self._fit, lambda r: (r.score, r.loss, r.steps), maximize=True)
+        self.sweep = Sweep("recall", recipes, self.fit, lambda r: (r.score, r.loss, r.steps), maximize=True)
         self.lock = threading.Lock()
         self._data = None
         self.outcomes: dict[int, Outcome] = {}
@@ -81,26 +80,19 @@ class _Case:
                 self._data = prepare_recall(self.budget, self.seed)
             return self._data
 
-    def _fit(self, lr: float, shift: int):
+    def fit(self, lr: float, shift: int):
         return train_recall(self.layout, replace(self.budget, token_shift=shift), self.data(), self.dev, self.seed, lr)
 
-    def job(self, i: int):
-        def run():
-            lr, shift = self.recipes[i]
-            t0 = time.perf_counter()
-            try:
-                outcome = Outcome(self._fit(lr, shift), None, time.perf_counter() - t0)
-            except NonFiniteLoss as exc:
-                outcome = Outcome(None, exc, time.perf_counter() - t0)
-            with self.lock:
-                self.outcomes[i] = outcome
-                last = len(self.outcomes) == len(self.recipes)
-                if last:
-                    self._data = None
+    def done(self, i: int, outcome: Outcome) -> None:
+        """Point i has finished; after the last one, the row."""
+        with self.lock:
+            self.outcomes[i] = outcome
+            last = len(self.outcomes) == len(self.recipes)
             if last:
-                self.row = self._row()
-                self.report(self.row)
-        return run
+                self._data = None
+        if last:
+            self.row = self._row()
+            self.report(self.row)
 
     def _row(self) -> dict:
         c = self.case
@@ -153,10 +145,10 @@ def _run_cases(cases: list[RecallCase], *, device: str, steps: int, lrs: tuple[f
                 progress(row)
 
     plans = [_Case(c, case_budget(c, steps=steps, lrs=lrs, base=base), recipes, dev, seed, report) for c in cases]
-    outcomes = side_by_side(dev, workers)([p.job(i) for p in plans for i in range(len(recipes))])
-    for o in outcomes:  # a bug, not a diverged point: raised once every job has finished
-        if o.error is not None:
-            raise o.error
+    owners = [(p, i) for p in plans for i in range(len(recipes))]  # job j is point owners[j][1] of its case
+    outcomes = side_by_side(dev, workers, on_done=lambda j, o: owners[j][0].done(owners[j][1], o))(
+        [partial(p.fit, *p.recipes[i]) for p, i in owners])
+    raise_unexpected(outcomes)  # a bug, not a diverged point: raised once every job has finished
     return [p.row for p in plans]
 
 
