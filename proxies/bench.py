@@ -165,63 +165,39 @@ def _bench_workers(text: str, budget: Budget, device: str, steps: int, warmup: i
 
 def _bench_streams(text: str, budget: Budget, device: str, steps: int, warmup: int, task: str, streams: int,
                    peak: float | None) -> dict:
-    """`streams` trainings of the layout in threads of this process, each on its own CUDA stream."""
+    """`streams` trainings of the layout as jobs of one side-by-side runner (`proxies.side_by_side`: a thread and
+    a CUDA stream each), timed from when all are warm until all have finished their steps."""
     import threading
 
-    from proxies.side_by_side import distinct_streams, load_lazy_libraries
+    from proxies.side_by_side import MAX_STREAMS, side_by_side
 
     dev = torch.device(device)
     layout = Layout.parse(text)
-    own: list = [None] * streams
-    if dev.type == "cuda":
-        load_lazy_libraries(dev)
-        own = distinct_streams(dev, streams)
-        streams = len(own)
-    barrier = threading.Barrier(streams + 1)
-    runs: list[_Run] = []
-    errors: list[BaseException] = []
+    n = min(streams, MAX_STREAMS)  # every job must be running for the barrier to open
+    marks: list[float] = []
+    barrier = threading.Barrier(n, action=lambda: marks.append(time.perf_counter()))
 
-    def train_one(i: int) -> None:
+    def job() -> _Run:
         try:
-            with torch.cuda.stream(own[i]) if own[i] is not None else _nothing():
-                run = _Run(layout, budget, dev, warmup + steps + 4, task)
-                runs.append(run)
-                run.run(max(warmup, 3))
-                barrier.wait()  # everyone warm: the timed steps overlap
-                for _ in range(steps):
-                    run.engine.step(run.step_no)
-                    run.step_no += 1
-                barrier.wait()
+            run = _Run(layout, budget, dev, warmup + steps + 4, task)
+            run.run(max(warmup, 3))
+            barrier.wait()  # everyone warm: the timed steps overlap
+            run.run(steps)  # ends waiting for this job's stream
+            barrier.wait()
+            return run
         except threading.BrokenBarrierError:
-            pass
-        except Exception as exc:  # noqa: BLE001 - handed to the caller below
-            errors.append(exc)
-            barrier.abort()
+            raise
+        except Exception:
+            barrier.abort()  # the others stop waiting for this one
+            raise
 
-    threads = [threading.Thread(target=train_one, args=(i,)) for i in range(streams)]
-    for t in threads:
-        t.start()
-    try:
-        barrier.wait()
-        t0 = time.perf_counter()
-        barrier.wait()  # every thread has launched its steps
-        for st in own:
-            st.synchronize()
-        sec = (time.perf_counter() - t0) / steps
-    except threading.BrokenBarrierError:
-        sec = 0.0
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return _row(layout, budget, dev, task, runs[0].model, sec, None, None, peak, workers=streams,
+    outcomes = side_by_side(dev, n)([job] * n)
+    for o in outcomes:  # the job that failed first, not the ones it released from the barrier
+        if o.error is not None and not isinstance(o.error, threading.BrokenBarrierError):
+            raise o.error
+    sec = (marks[1] - marks[0]) / steps
+    return _row(layout, budget, dev, task, outcomes[0].value.model, sec, None, None, peak, workers=n,
                 side_by_side="streams")
-
-
-def _nothing():
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 def bench_kernels(**kw) -> list[dict]:

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 
 
@@ -79,3 +80,14 @@ def test_bench_recall_points_side_by_side_give_the_rows_of_one_at_a_time(cli):
                           for p in r["sweep"]]} for r in rows]
     assert strip(json.loads(many.stdout)) == strip(json.loads(one.stdout))
     assert many.stderr.count("attn 32x4 d64") == 1 and many.stderr.count("gla 32x4 d64") == 1  # a line per case
+
+
+def test_bench_proxy_streams_trains_side_by_side_and_refuses_two_ways_at_once(cli):
+    r = cli("bench", "proxy", "--device", "cpu", "--budget", "smoke", "--steps", 2, "--layouts", "attn",
+            "--task", "mqar", "--engine", "eager", "--streams", 2, "--json")
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.stdout)
+    assert row["workers"] == 2 and row["side_by_side"] == "streams" and row["ms_per_step"] > 0
+    assert row["tokens_per_s"] == pytest.approx(2 * 32 * 24 / (row["ms_per_step"] / 1e3))
+    r = cli("bench", "proxy", "--device", "cpu", "--workers", 2, "--streams", 2)
+    assert r.exit_code == 2 and "give one of them" in r.stderr
