@@ -15,7 +15,7 @@ from search_space.layout import Layout
 def mixer_config(budget: Budget) -> MixerConfig:
     return MixerConfig(
         d_model=budget.d_model, n_heads=budget.n_heads, chunk_size=budget.chunk_size, window=budget.window,
-        impl=budget.impl, match_width="attn" if budget.match_width else "",
+        impl=budget.impl, match_width="attn" if budget.match_width else "", short_conv=budget.short_conv,
     )
 
 

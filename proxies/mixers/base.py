@@ -23,6 +23,7 @@ class MixerConfig:
     expand_k: float | None = None  # key width / d_model; None: the mixer's paper default
     expand_v: float | None = None  # value width / d_model; None: the mixer's paper default
     conv_size: int = 4  # short causal convolution (0 or 1: none)
+    short_conv: bool = False  # gla, retnet, hgrn2, hgrn: a short convolution after their projections (fla's use_short_conv)
     state_size: int = 16  # Mamba2 d_state (N)
     window: int = 128  # sliding-window attention
     chunk_size: int = 64
@@ -58,6 +59,7 @@ class Mixer(nn.Module):
     """Base class: subclasses set `name` and implement `forward`, `flops_per_token`, `state_bytes`."""
 
     name: ClassVar[str] = ""
+    optional_conv: ClassVar[bool] = False  # takes MixerConfig.short_conv (its reference has no short convolution)
 
     def __init__(self, cfg: MixerConfig) -> None:
         super().__init__()

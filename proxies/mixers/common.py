@@ -40,17 +40,46 @@ class GatedRMSNorm(nn.Module):
 
 
 class ShortConv(nn.Module):
-    """Depthwise causal convolution over time with SiLU, `(B, T, C) -> (B, T, C)`; width <= 1 is identity."""
+    """Depthwise causal convolution over time, then SiLU (or nothing with `activation=None`),
+    `(B, T, C) -> (B, T, C)`; width <= 1 is the activation alone."""
 
-    def __init__(self, channels: int, width: int) -> None:
+    def __init__(self, channels: int, width: int, activation: str | None = "silu") -> None:
         super().__init__()
         self.width = width
+        self.activation = activation
         self.weight = nn.Parameter(torch.randn(channels, width) / width**0.5) if width > 1 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.weight is None:
-            return F.silu(x)
-        return short_conv(x, self.weight, activation="silu")
+            return F.silu(x) if self.activation else x
+        return short_conv(x, self.weight, activation=self.activation)
+
+    def flops_per_token(self) -> int:
+        """2 per multiply-add, as `proxies.mixers.base.conv_flops`."""
+        return 0 if self.weight is None else 2 * self.weight.numel()
+
+    def state_elements(self) -> int:
+        """Decode state: the last width - 1 inputs of every channel."""
+        return 0 if self.weight is None else self.weight.shape[0] * (self.width - 1)
+
+
+def optional_convs(cfg, activation: str | None, **channels: int) -> dict[str, ShortConv | None]:
+    """flash-linear-attention's `use_short_conv` for a mixer whose reference has no short convolution: with
+    `cfg.short_conv` (and `cfg.conv_size` > 1) one `ShortConv` of width `cfg.conv_size` per named projection, else
+    None for each (the mixer as its paper has it)."""
+    on = cfg.short_conv and cfg.conv_size > 1
+    return {name: ShortConv(c, cfg.conv_size, activation) if on else None for name, c in channels.items()}
+
+
+def through(conv: ShortConv | None, x: torch.Tensor) -> torch.Tensor:
+    """`conv(x)`, or `x` when the optional convolution is off."""
+    return x if conv is None else conv(x)
+
+
+def conv_costs(*convs: ShortConv | None) -> tuple[int, int]:
+    """Forward FLOPs per token and decode-state elements of optional convolutions (0, 0 when they are off)."""
+    on = [c for c in convs if c is not None]
+    return sum(c.flops_per_token() for c in on), sum(c.state_elements() for c in on)
 
 
 def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:

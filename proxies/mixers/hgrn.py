@@ -10,7 +10,9 @@ gamma = cumsum(softmax(Gamma, over layers)) shifted so the first layer gets 0; w
 (zeros, as in the release) that is gamma_l = l / L. A mixer here cannot share parameters with the other layers
 of a hybrid stack, so the schedule is fixed at gamma_l = l / L (0 for the first layer, (L-1)/L for the last):
 it grows with depth, upper layers keep long memories, lower layers local ones.
-Real-valued (the release; the paper's complex phase exp(i theta) is left out), no short convolution.
+Real-valued (the release; the paper's complex phase exp(i theta) is left out), no short convolution; with
+`short_conv` (the release's `use_short_conv`) the i and f projections each pass a depthwise causal convolution
+of width W before their activations (+ 4 W dv FLOPs, + 2 (W - 1) dv decode state).
 Defaults: width dv = d (expand_v = 1); each channel is its own head (n_heads is not used).
 The recurrence runs through `ops.gla` with dv heads of key and value size 1: q = 1, k = 1 - lambda,
 v = c, g = log lambda (a per-head log gate), scale 1. Those heads are below the Triton kernels' minimum
@@ -26,7 +28,7 @@ from torch import nn
 
 from proxies import ops
 from proxies.mixers.base import Mixer, MixerConfig, linear_flops
-from proxies.mixers.common import GatedRMSNorm
+from proxies.mixers.common import GatedRMSNorm, conv_costs, optional_convs, through
 from proxies.registry import MixerSpec, register
 
 
@@ -46,6 +48,7 @@ def bounded_forget(f: torch.Tensor, gamma: float) -> tuple[torch.Tensor, torch.T
 
 class HGRN(Mixer):
     name = "hgrn"
+    optional_conv = True
 
     def __init__(self, cfg: MixerConfig) -> None:
         super().__init__(cfg)
@@ -55,12 +58,14 @@ class HGRN(Mixer):
         self.i = nn.Linear(d, self.dv, bias=False)
         self.f = nn.Linear(d, self.dv, bias=False)
         self.g = nn.Linear(d, self.dv, bias=False)
+        convs = optional_convs(cfg, None, i=self.dv, f=self.dv)  # before the mixer's own activations
+        self.conv_i, self.conv_f = convs["i"], convs["f"]
         self.norm = GatedRMSNorm(self.dv)
         self.o = nn.Linear(self.dv, d, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = F.silu(self.i(x))  # (B, T, dv)
-        log_lam, one_minus = bounded_forget(self.f(x), self.gamma)  # (B, T, dv) each
+        c = F.silu(through(self.conv_i, self.i(x)))  # (B, T, dv)
+        log_lam, one_minus = bounded_forget(through(self.conv_f, self.f(x)), self.gamma)  # (B, T, dv) each
         v = c.unsqueeze(-1)  # (B, T, dv, 1): one head per channel
         k = one_minus.to(c.dtype).unsqueeze(-1)
         impl = "chunk" if self.cfg.impl in ("auto", "triton") else self.cfg.impl
@@ -69,10 +74,10 @@ class HGRN(Mixer):
 
     def flops_per_token(self, context_len: int) -> float:
         d, dv = self.cfg.d_model, self.dv
-        return 3 * linear_flops(d, dv) + linear_flops(dv, d) + 4 * dv
+        return 3 * linear_flops(d, dv) + linear_flops(dv, d) + conv_costs(self.conv_i, self.conv_f)[0] + 4 * dv
 
     def state_bytes(self, context_len: int, dtype_bytes: int = 2) -> int:
-        return self.dv * dtype_bytes
+        return (self.dv + conv_costs(self.conv_i, self.conv_f)[1]) * dtype_bytes
 
 
 register(MixerSpec(

@@ -10,8 +10,10 @@ i.e. `ops.gla(q = swish(x W_q), k = 1 - lambda, v = x W_i, g = log lambda)` with
 default scale (dk/H)^-0.5 as in the release. Lower bound gamma_l = l / L, as in `hgrn` (the paper's
 cumulative softmax over layers at its initial value, fixed; 0 for the first layer).
 Defaults: n_heads heads; forget (key) width dk = d (expand_k = 1), so the state expansion ratio (the paper's
-head key size, 128 at their widths) is d / H here; input (value) width dv = d (expand_v = 1); no short conv.
-FLOPs per token: 4 d dk + 4 d dv + 4 dk dv / H. Decode state: H (dk/H)(dv/H) elements.
+head key size, 128 at their widths) is d / H here; input (value) width dv = d (expand_v = 1); no short conv. With `short_conv` (the release's `use_short_conv`) the
+q, f and i projections each pass a depthwise causal convolution of width W before their activations.
+FLOPs per token: 4 d dk + 4 d dv + 4 dk dv / H (+ 2 W (2 dk + dv) with the convolutions). Decode state:
+H (dk/H)(dv/H) elements (+ (W - 1)(2 dk + dv) with the convolutions).
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from torch import nn
 
 from proxies import ops
 from proxies.mixers.base import Mixer, MixerConfig, linear_flops
-from proxies.mixers.common import GatedRMSNorm, merge_heads, split_heads
+from proxies.mixers.common import GatedRMSNorm, conv_costs, merge_heads, optional_convs, split_heads, through
 from proxies.mixers.hgrn import bounded_forget, lower_bound
 from proxies.registry import MixerSpec, register
 
 
 class HGRN2(Mixer):
     name = "hgrn2"
+    optional_conv = True
 
     def __init__(self, cfg: MixerConfig) -> None:
         super().__init__(cfg)
@@ -39,24 +42,28 @@ class HGRN2(Mixer):
         self.q = nn.Linear(d, self.dk, bias=False)
         self.f = nn.Linear(d, self.dk, bias=False)
         self.i = nn.Linear(d, self.dv, bias=False)
+        convs = optional_convs(cfg, None, q=self.dk, f=self.dk, i=self.dv)  # before the mixer's own activations
+        self.conv_q, self.conv_f, self.conv_i = convs["q"], convs["f"], convs["i"]
         self.norm = GatedRMSNorm(self.dv)
         self.o = nn.Linear(self.dv, d, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         H = self.H
-        q = split_heads(F.silu(self.q(x)), H)  # (B, T, H, K)
-        log_lam, one_minus = bounded_forget(self.f(x), self.gamma)  # (B, T, dk) each
+        q = split_heads(F.silu(through(self.conv_q, self.q(x))), H)  # (B, T, H, K)
+        log_lam, one_minus = bounded_forget(through(self.conv_f, self.f(x)), self.gamma)  # (B, T, dk) each
         k = split_heads(one_minus.to(q.dtype), H)  # (B, T, H, K)
-        v = split_heads(self.i(x), H)  # (B, T, H, V)
+        v = split_heads(through(self.conv_i, self.i(x)), H)  # (B, T, H, V)
         o = ops.gla(q, k, v, split_heads(log_lam, H), impl=self.cfg.impl)  # (B, T, H, V)
         return self.o(self.norm(merge_heads(o)))
 
     def flops_per_token(self, context_len: int) -> float:
         d, dk, dv, H = self.cfg.d_model, self.dk, self.dv, self.H
-        return 2 * linear_flops(d, dk) + linear_flops(d, dv) + linear_flops(dv, d) + 4 * dk * dv / H
+        conv = conv_costs(self.conv_q, self.conv_f, self.conv_i)[0]
+        return 2 * linear_flops(d, dk) + linear_flops(d, dv) + linear_flops(dv, d) + conv + 4 * dk * dv / H
 
     def state_bytes(self, context_len: int, dtype_bytes: int = 2) -> int:
-        return (self.dk * self.dv // self.H) * dtype_bytes
+        tails = conv_costs(self.conv_q, self.conv_f, self.conv_i)[1]
+        return (self.dk * self.dv // self.H + tails) * dtype_bytes
 
 
 register(MixerSpec(

@@ -10,7 +10,10 @@ normalisations of the decay matrix and the scores are left out (the per-head nor
 Defaults as in the paper: n_heads heads, key width d (expand_k = 1), value and gate width 2d (expand_v = 2), so
 the layer holds 8 d^2 parameters (the paper pairs it with a 2d FFN; the MLP here is fixed, so `match_width`
 brings expand_v down to ~2/3 to hold attention's 4 d^2).
-FLOPs per token: 4 d dk + 6 d dv + 4 dk dv / H. Decode state: H (dk/H)(dv/H) elements.
+With `short_conv` (flash-linear-attention's `use_short_conv`, off by default there): q, k, v each pass a
+depthwise causal convolution of width W and SiLU after their projections, before the rotation.
+FLOPs per token: 4 d dk + 6 d dv + 4 dk dv / H (+ 2 W (2 dk + dv) with the convolutions). Decode state:
+H (dk/H)(dv/H) elements (+ (W - 1)(2 dk + dv) with the convolutions).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from torch import nn
 
 from proxies import ops
 from proxies.mixers.base import Mixer, MixerConfig, linear_flops
-from proxies.mixers.common import GatedRMSNorm, merge_heads, rotary, split_heads
+from proxies.mixers.common import (GatedRMSNorm, conv_costs, merge_heads, optional_convs, rotary, split_heads,
+                                   through)
 from proxies.registry import MixerSpec, register
 
 
@@ -31,6 +35,7 @@ def retention_decays(n_heads: int) -> torch.Tensor:
 
 class RetNet(Mixer):
     name = "retnet"
+    optional_conv = True
 
     def __init__(self, cfg: MixerConfig) -> None:
         super().__init__(cfg)
@@ -42,6 +47,8 @@ class RetNet(Mixer):
         self.q = nn.Linear(d, self.dk, bias=False)
         self.k = nn.Linear(d, self.dk, bias=False)
         self.v = nn.Linear(d, self.dv, bias=False)
+        convs = optional_convs(cfg, "silu", q=self.dk, k=self.dk, v=self.dv)
+        self.conv_q, self.conv_k, self.conv_v = convs["q"], convs["k"], convs["v"]
         self.g = nn.Linear(d, self.dv, bias=False)
         self.norm = GatedRMSNorm(self.dv // H)
         self.o = nn.Linear(self.dv, d, bias=False)
@@ -50,9 +57,9 @@ class RetNet(Mixer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         H, theta = self.H, self.cfg.rope_theta
         B, T, _ = x.shape
-        q = rotary(split_heads(self.q(x), H), theta)  # (B, T, H, K)
-        k = rotary(split_heads(self.k(x), H), theta)
-        v = split_heads(self.v(x), H)  # (B, T, H, V)
+        q = rotary(split_heads(through(self.conv_q, self.q(x)), H), theta)  # (B, T, H, K)
+        k = rotary(split_heads(through(self.conv_k, self.k(x)), H), theta)
+        v = split_heads(through(self.conv_v, self.v(x)), H)  # (B, T, H, V)
         g = self.log_decay.to(torch.promote_types(x.dtype, torch.float32)).expand(B, T, H)  # (B, T, H)
         o = ops.gla(q, k, v, g, impl=self.cfg.impl)  # (B, T, H, V)
         o = self.norm(o, split_heads(self.g(x), H))
@@ -61,10 +68,11 @@ class RetNet(Mixer):
     def flops_per_token(self, context_len: int) -> float:
         d, dk, dv, H = self.cfg.d_model, self.dk, self.dv, self.H
         proj = 2 * linear_flops(d, dk) + 2 * linear_flops(d, dv) + linear_flops(dv, d)
-        return proj + 4 * dk * dv / H
+        return proj + conv_costs(self.conv_q, self.conv_k, self.conv_v)[0] + 4 * dk * dv / H
 
     def state_bytes(self, context_len: int, dtype_bytes: int = 2) -> int:
-        return (self.dk * self.dv // self.H) * dtype_bytes
+        tails = conv_costs(self.conv_q, self.conv_k, self.conv_v)[1]
+        return (self.dk * self.dv // self.H + tails) * dtype_bytes
 
 
 register(MixerSpec(

@@ -66,7 +66,8 @@ def mixer_config(shape: TeacherShape, budget: Budget, layer: int) -> MixerConfig
     width = shape.inner / shape.d_model
     return MixerConfig(d_model=shape.d_model, n_heads=shape.n_heads, head_dim=shape.head_dim, expand_k=width,
                        expand_v=width, chunk_size=budget.chunk_size, window=budget.window,
-                       rope_theta=shape.rope_theta, layer_idx=layer, n_layers=shape.n_layers, impl=budget.impl)
+                       rope_theta=shape.rope_theta, layer_idx=layer, n_layers=shape.n_layers, impl=budget.impl,
+                       short_conv=budget.short_conv)
 
 
 def check_layout(layout: Layout, shape: TeacherShape) -> None:

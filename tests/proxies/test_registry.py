@@ -12,6 +12,9 @@ from proxies.mixers.base import MixerConfig
 from search_space.names import ALL_MIXERS
 
 MIXERS = sorted(registry.load_all())
+# every mixer as its paper has it, and each one that takes `short_conv` with its optional convolutions
+CASES = [pytest.param(n, False, id=n) for n in MIXERS] + [
+    pytest.param(n, True, id=f"{n}-short_conv") for n in MIXERS if registry.get(n).cls.optional_conv]
 
 
 def test_registry_matches_search_space_names():
@@ -47,10 +50,10 @@ def _pair(name, **kw):
     return fast, ref
 
 
-@pytest.mark.parametrize("name", MIXERS)
+@pytest.mark.parametrize("name,short_conv", CASES)
 @pytest.mark.parametrize("T", [1, 7, 33])
-def test_chunked_matches_recurrent_outputs_and_grads(name, T):
-    fast, ref = _pair(name)
+def test_chunked_matches_recurrent_outputs_and_grads(name, short_conv, T):
+    fast, ref = _pair(name, short_conv=short_conv)
     x = torch.randn(2, T, 32, dtype=torch.float64, requires_grad=True)
     x2 = x.detach().clone().requires_grad_(True)
     y, y_ref = fast(x), ref(x2)
@@ -65,18 +68,18 @@ def test_chunked_matches_recurrent_outputs_and_grads(name, T):
         torch.testing.assert_close(p.grad, p_ref.grad, rtol=1e-6, atol=1e-8, msg=f"{name}.{n}")
 
 
-@pytest.mark.parametrize("name", MIXERS)
+@pytest.mark.parametrize("name,short_conv", CASES)
 @pytest.mark.parametrize("T", [16, 40])
-def test_fvcore_flops_equal_formula(name, T):
-    fast, _ = _pair(name)
+def test_fvcore_flops_equal_formula(name, short_conv, T):
+    fast, _ = _pair(name, short_conv=short_conv)
     fast = fast.float()
     counted = count_flops(fast, torch.randn(1, T, 32)) / T
     assert counted == pytest.approx(fast.flops_per_token(T), rel=1e-9)
 
 
-@pytest.mark.parametrize("name", MIXERS)
-def test_state_bytes_and_params(name):
-    m, _ = _pair(name)
+@pytest.mark.parametrize("name,short_conv", CASES)
+def test_state_bytes_and_params(name, short_conv):
+    m, _ = _pair(name, short_conv=short_conv)
     assert m.num_params() == sum(p.numel() for p in m.parameters()) > 0
     small, large = m.state_bytes(16), m.state_bytes(4096)
     assert 0 < small <= large
@@ -95,3 +98,22 @@ def test_spec_is_documented(name):
     assert spec.paper and spec.flops_formula and spec.state_formula
     assert spec.cls.name == name
     assert "arXiv" in (sys.modules[spec.cls.__module__].__doc__ or ""), "the mixer file names its paper"
+
+
+@pytest.mark.parametrize("name", [n for n in MIXERS if registry.get(n).cls.optional_conv])
+def test_short_conv_adds_a_causal_convolution_and_its_costs(name):
+    """With short_conv the mixer gains W taps per convolved channel (parameters and FLOPs) and W - 1 inputs per
+    channel of decode state; its output changes, yet stays causal (a later input never moves an earlier output)."""
+    plain, _ = _pair(name)
+    conv, _ = _pair(name, short_conv=True)
+    taps = conv.num_params() - plain.num_params()
+    assert taps > 0 and taps % 4 == 0  # conv_size 4
+    assert conv.flops_per_token(64) - plain.flops_per_token(64) == 2 * taps
+    assert conv.state_bytes(64) - plain.state_bytes(64) == 2 * (taps // 4) * 3
+    x = torch.randn(1, 12, 32, dtype=torch.float64)
+    y = conv(x)
+    assert not torch.allclose(y, plain(x))
+    x2 = x.clone()
+    x2[:, 8:] = torch.randn(1, 4, 32, dtype=torch.float64)
+    torch.testing.assert_close(conv(x2)[:, :8], y[:, :8], rtol=0, atol=0)
+    assert not registry.get("attn").cls.optional_conv and not registry.get("gdn").cls.optional_conv
