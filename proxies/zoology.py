@@ -96,7 +96,8 @@ class _Case:
 
     def _row(self) -> dict:
         c = self.case
-        row = {"mixer": c.mixer, "seq_len": c.seq_len, "kv_pairs": c.kv_pairs, "d_model": c.d_model}
+        row = {"mixer": c.mixer, "seq_len": c.seq_len, "kv_pairs": c.kv_pairs, "d_model": c.d_model,
+               "batch": self.budget.mqar_batch, "short_conv": self.budget.short_conv}
         try:
             sweep = settle(self.sweep, [self.outcomes[i] for i in range(len(self.recipes))])
         except SweepFailed as exc:
@@ -124,17 +125,20 @@ def _verdict(mixer: str, accuracy: float | None) -> dict:
 
 def bench_recall(mixers: list[str], *, device: str, steps: int, lrs: tuple[float, ...] = ZOOLOGY_LRS,
                  settings: tuple[tuple[int, int], ...] = SETTINGS, widths: tuple[int, ...] = WIDTHS,
-                 workers: int = 0, seed: int = 0, shifts: tuple[int, ...] = (0,), progress=None) -> list[dict]:
+                 workers: int = 0, seed: int = 0, shifts: tuple[int, ...] = (0,), batch: int = 64,
+                 base: Budget | None = None, progress=None) -> list[dict]:
     """Every (mixer, setting, width) case; every point of every case is one job of one runner, `workers` at once
     (`proxies.side_by_side`: 0 = as many as it runs on CUDA, one at a time on CPU). Rows in case order;
-    `progress(row)` as each case finishes."""
+    `progress(row)` as each case finishes. `base` (default `quick`) gives every knob the cases do not set
+    (e.g. `short_conv`, `weight_decay`, `impl`)."""
     cases = [RecallCase(m, s, k, w) for m in mixers for (s, k) in settings for w in widths]
     return _run_cases(cases, device=device, steps=steps, lrs=lrs, seed=seed, shifts=shifts, workers=workers,
-                      progress=progress)
+                      batch=batch, base=base, progress=progress)
 
 
 def _run_cases(cases: list[RecallCase], *, device: str, steps: int, lrs: tuple[float, ...], seed: int,
-               shifts: tuple[int, ...], workers: int = 0, base: Budget | None = None, progress=None) -> list[dict]:
+               shifts: tuple[int, ...], workers: int = 0, batch: int = 64, base: Budget | None = None,
+               progress=None) -> list[dict]:
     dev = torch.device(device)
     recipes = [(lr, w) for w in shifts for lr in lrs]
     lock = threading.Lock()
@@ -144,7 +148,8 @@ def _run_cases(cases: list[RecallCase], *, device: str, steps: int, lrs: tuple[f
             with lock:
                 progress(row)
 
-    plans = [_Case(c, case_budget(c, steps=steps, lrs=lrs, base=base), recipes, dev, seed, report) for c in cases]
+    plans = [_Case(c, case_budget(c, steps=steps, lrs=lrs, batch=batch, base=base), recipes, dev, seed, report)
+             for c in cases]
     owners = [(p, i) for p in plans for i in range(len(recipes))]  # job j is point owners[j][1] of its case
     outcomes = side_by_side(dev, workers, on_done=lambda j, o: owners[j][0].done(owners[j][1], o))(
         [partial(p.fit, *p.recipes[i]) for p, i in owners])

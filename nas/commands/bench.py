@@ -133,6 +133,9 @@ def recall_cmd(
     lrs: str = typer.Option("1e-4,4.6e-4,2.2e-3,1e-2", help="Learning rates of the sweep."),
     shifts: str = typer.Option("0", help="Token-shift widths crossed with the rates (0: none; e.g. 0,2)."),
     steps: int = typer.Option(2000, min=1, help="Training steps per point (early stop at 0.99)."),
+    batch: int = typer.Option(64, min=1, help="Examples per step (Zoology trains at 256)."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Any other budget knob, e.g. --set short_conv=true "
+                                                                 "(the cases set the shapes, sweep and steps)."),
     device: str = typer.Option("cuda", help="cpu, cuda or cuda:N."),
     workers: int = typer.Option(0, min=0, help="Points trained at once, every case's, each in a thread on its own "
                                                 "CUDA stream (0: as many as fit side by side on CUDA, 1 on CPU)."),
@@ -142,9 +145,11 @@ def recall_cmd(
     """Zoology's MQAR reproduction: every mixer, two layers, vocab 8192, best of a learning-rate sweep."""
     from nas.driver import check_device
     from proxies import registry
+    from proxies.budget import get_budget
     from proxies.zoology import bench_recall, format_recall
 
     check_device(device)
+    base = get_budget("quick", parse_sets(set_))
     known = list(registry.load_all())
     names = [m.strip() for m in mixers.split(",") if m.strip()] or list(known)
     for m in names:
@@ -161,5 +166,6 @@ def recall_cmd(
 
     recall_shifts = _shifts(shifts)
     rows = bench_recall(names, device=device, steps=steps, lrs=_floats(lrs, "--lrs"), settings=_settings(settings),
-                        widths=ws, workers=workers, seed=seed, shifts=recall_shifts, progress=progress)
+                        widths=ws, workers=workers, seed=seed, shifts=recall_shifts, batch=batch, base=base,
+                        progress=progress)
     typer.echo(json.dumps(rows, indent=2) if as_json else format_recall(rows))

@@ -44,7 +44,8 @@ def test_bench_proxy_and_recall_bad_input(cli):
     for args, msg in ((("--mixers", "attn,nope"), "unknown mixer 'nope'"), (("--settings", "64x40"), "seq >= 4"),
                       (("--settings", "big"), "SEQxPAIRS"), (("--lrs", "0,1e-3"), "positive"),
                       (("--widths", "100"), "multiples of the head size"), (("--shifts", "1"), "at least 2"),
-                      (("--shifts", "a"), "integers")):
+                      (("--shifts", "a"), "integers"), (("--set", "short_conv=maybe"), "short_conv"),
+                      (("--set", "nope=1"), "unknown budget field")):
         r = cli("bench", "recall", "--device", "cpu", *args)
         assert r.exit_code == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
@@ -68,6 +69,18 @@ def test_bench_recall_reports_each_case_beside_zoology(cli):
     (row,) = json.loads(r.stdout)
     assert [(p["lr"], p["token_shift"]) for p in row["sweep"]] == [(1e-3, 0), (1e-3, 2)]
     assert row["token_shift"] in (0, 2)
+    assert row["batch"] == 64 and row["short_conv"] is False
+
+
+def test_bench_recall_takes_budget_knobs_and_the_batch(cli):
+    args = ("bench", "recall", "--device", "cpu", "--mixers", "gla", "--settings", "32x4", "--widths", "64",
+            "--lrs", "1e-3", "--steps", 2, "--json")
+    plain = json.loads(cli(*args).stdout)[0]
+    r = cli(*args, "--set", "short_conv=true", "--batch", 8)
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.stdout)
+    assert row["short_conv"] is True and row["batch"] == 8
+    assert row["sweep"][0]["score"] != plain["sweep"][0]["score"] or row["sweep"][0]["loss"] != plain["sweep"][0]["loss"]
 
 
 def test_bench_recall_points_side_by_side_give_the_rows_of_one_at_a_time(cli):
