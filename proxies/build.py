@@ -16,6 +16,7 @@ def mixer_config(budget: Budget) -> MixerConfig:
     return MixerConfig(
         d_model=budget.d_model, n_heads=budget.n_heads, chunk_size=budget.chunk_size, window=budget.window,
         impl=budget.impl, match_width="attn" if budget.match_width else "", short_conv=budget.short_conv,
+        mamba2_norm=budget.mamba2_norm,
     )
 
 

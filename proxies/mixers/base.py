@@ -25,6 +25,7 @@ class MixerConfig:
     conv_size: int = 4  # short causal convolution (0 or 1: none)
     short_conv: bool = False  # gla, retnet, hgrn2, hgrn: a short convolution after their projections (fla's use_short_conv)
     state_size: int = 16  # Mamba2 d_state (N)
+    mamba2_norm: bool = True  # Mamba2's gated RMSNorm before its output projection (mamba_ssm's rmsnorm)
     window: int = 128  # sliding-window attention
     chunk_size: int = 64
     rope_theta: float = 10000.0

@@ -6,6 +6,7 @@ as in the reference `mamba_ssm.modules.mamba2.Mamba2`, with ngroups = 1.
     dt = softplus(dt + dt_bias),  A = -exp(A_log)              (per head)
     h_t = exp(dt_t A) h_{t-1} + dt_t B_t^T x_t,  y_t = C_t h_t + D x_t     (per head: h_t is N x P)
     out = RMSNorm(y * SiLU(z)) W_out                           (gated RMSNorm, norm after the gate, one group)
+(`cfg.mamba2_norm = False`: out = (y * SiLU(z)) W_out, the reference's `rmsnorm=False`, as in Mamba-1.)
 The scan is `ops.gla(q = C, k = B, v = dt * x, g = dt * A, scale = 1)` with a scalar log gate per head; B and C
 (one group) are broadcast to every head. A in [1, 16] and dt in [1e-3, 1e-1] (log-uniform) at init, D = 1, as
 in Mamba-2; these are plain parameters, untouched by the model's generic init.
@@ -50,7 +51,7 @@ class Mamba2(Mixer):
         self.A_log = nn.Parameter(A_log)
         self.dt_bias = nn.Parameter(dt_bias)
         self.D = nn.Parameter(torch.ones(self.H))
-        self.norm = GatedRMSNorm(self.dv)
+        self.norm = GatedRMSNorm(self.dv) if cfg.mamba2_norm else None
         self.out_proj = nn.Linear(self.dv, d, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,7 +73,7 @@ class Mamba2(Mixer):
         y = ops.gla(q, k, v, g, scale=1.0, impl=self.cfg.impl)  # (B, T, H, P)
         y = y + self.D.to(y.dtype)[:, None] * xs
         y = y.reshape(Bsz, T, dv) * F.silu(z)
-        return self.out_proj(self.norm(y))
+        return self.out_proj(y if self.norm is None else self.norm(y))
 
     def flops_per_token(self, context_len: int) -> float:
         d, dv, N, H, W = self.cfg.d_model, self.dv, self.N, self.H, self.cfg.conv_size

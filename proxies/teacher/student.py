@@ -67,7 +67,7 @@ def mixer_config(shape: TeacherShape, budget: Budget, layer: int) -> MixerConfig
     return MixerConfig(d_model=shape.d_model, n_heads=shape.n_heads, head_dim=shape.head_dim, expand_k=width,
                        expand_v=width, chunk_size=budget.chunk_size, window=budget.window,
                        rope_theta=shape.rope_theta, layer_idx=layer, n_layers=shape.n_layers, impl=budget.impl,
-                       short_conv=budget.short_conv)
+                       short_conv=budget.short_conv, mamba2_norm=budget.mamba2_norm)
 
 
 def check_layout(layout: Layout, shape: TeacherShape) -> None:

@@ -12,9 +12,11 @@ from proxies.mixers.base import MixerConfig
 from search_space.names import ALL_MIXERS
 
 MIXERS = sorted(registry.load_all())
-# every mixer as its paper has it, and each one that takes `short_conv` with its optional convolutions
-CASES = [pytest.param(n, False, id=n) for n in MIXERS] + [
-    pytest.param(n, True, id=f"{n}-short_conv") for n in MIXERS if registry.get(n).cls.optional_conv]
+# every mixer as its paper has it, each one that takes `short_conv` with its optional convolutions, and mamba2
+# without its output norm
+CASES = [pytest.param(n, {}, id=n) for n in MIXERS] + [
+    pytest.param(n, {"short_conv": True}, id=f"{n}-short_conv") for n in MIXERS if registry.get(n).cls.optional_conv
+] + [pytest.param("mamba2", {"mamba2_norm": False}, id="mamba2-no-norm")]
 
 
 def test_registry_matches_search_space_names():
@@ -50,10 +52,10 @@ def _pair(name, **kw):
     return fast, ref
 
 
-@pytest.mark.parametrize("name,short_conv", CASES)
+@pytest.mark.parametrize("name,variant", CASES)
 @pytest.mark.parametrize("T", [1, 7, 33])
-def test_chunked_matches_recurrent_outputs_and_grads(name, short_conv, T):
-    fast, ref = _pair(name, short_conv=short_conv)
+def test_chunked_matches_recurrent_outputs_and_grads(name, variant, T):
+    fast, ref = _pair(name, **variant)
     x = torch.randn(2, T, 32, dtype=torch.float64, requires_grad=True)
     x2 = x.detach().clone().requires_grad_(True)
     y, y_ref = fast(x), ref(x2)
@@ -68,18 +70,18 @@ def test_chunked_matches_recurrent_outputs_and_grads(name, short_conv, T):
         torch.testing.assert_close(p.grad, p_ref.grad, rtol=1e-6, atol=1e-8, msg=f"{name}.{n}")
 
 
-@pytest.mark.parametrize("name,short_conv", CASES)
+@pytest.mark.parametrize("name,variant", CASES)
 @pytest.mark.parametrize("T", [16, 40])
-def test_fvcore_flops_equal_formula(name, short_conv, T):
-    fast, _ = _pair(name, short_conv=short_conv)
+def test_fvcore_flops_equal_formula(name, variant, T):
+    fast, _ = _pair(name, **variant)
     fast = fast.float()
     counted = count_flops(fast, torch.randn(1, T, 32)) / T
     assert counted == pytest.approx(fast.flops_per_token(T), rel=1e-9)
 
 
-@pytest.mark.parametrize("name,short_conv", CASES)
-def test_state_bytes_and_params(name, short_conv):
-    m, _ = _pair(name, short_conv=short_conv)
+@pytest.mark.parametrize("name,variant", CASES)
+def test_state_bytes_and_params(name, variant):
+    m, _ = _pair(name, **variant)
     assert m.num_params() == sum(p.numel() for p in m.parameters()) > 0
     small, large = m.state_bytes(16), m.state_bytes(4096)
     assert 0 < small <= large

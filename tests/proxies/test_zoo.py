@@ -193,12 +193,15 @@ def _ssd_reference(m: Mamba2, x: torch.Tensor) -> torch.Tensor:
         h = torch.exp(dt[:, t] * A)[:, :, None, None] * h + write
         ys.append(torch.einsum("bn,bhnp->bhp", Cm[:, t], h) + m.D[:, None] * xs[:, t])
     y = torch.stack(ys, 1).reshape(B, T, dv) * F.silu(z)
+    if m.norm is None:  # mamba2_norm off: the gated output straight into the projection
+        return m.out_proj(y)
     return m.out_proj(y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + 1e-6) * m.norm.weight)
 
 
-@pytest.mark.parametrize("impl", ["chunk", "recurrent"])
-def test_mamba2_is_the_ssd_recurrence_with_d_skip(impl):
-    m = _build(Mamba2, replace(CFG, impl=impl))
+@pytest.mark.parametrize("impl,norm", [("chunk", True), ("recurrent", True), ("chunk", False)])
+def test_mamba2_is_the_ssd_recurrence_with_d_skip(impl, norm):
+    m = _build(Mamba2, replace(CFG, impl=impl, mamba2_norm=norm))
+    assert (m.norm is None) == (not norm)
     with torch.no_grad():
         m.D.copy_(torch.linspace(0.5, 2.0, m.H))
         m.conv_bias.normal_()

@@ -10,6 +10,8 @@ a mixer option or a budget knob of the product, with its tests.
     l2qk     gla and retnet queries and keys L2-normalised per head (as GatedDeltaNet's are)
     slow     gla's decay at init near 1 (gate bias +4: about 0.9989 per step instead of 0.958)
     shift1   the token shift's previous-token tap 1 at init instead of 0 (the mixer input starts as h_t + h_{t-1})
+    nonorm   mamba2's and hgrn2's output RMSNorm (no gate after it) left out: the readout keeps its own scale
+    gain     mamba2's and hgrn2's output RMSNorm gain 0.1 at init instead of 1
 """
 from __future__ import annotations
 
@@ -73,7 +75,22 @@ def shift1(model):
                 b.shift.weight[:, -2] = 1.0  # the tap on the previous token (the last tap is the current one)
 
 
-PATCHES = {"conv": conv, "zero_o": zero_o, "l2qk": l2qk, "slow": slow, "shift1": shift1}
+def nonorm(model):
+    for m in _mixers(model, {"mamba2", "hgrn2"}):
+        m.norm = _Identity()
+
+
+class _Identity(nn.Module):
+    def forward(self, x, gate=None):
+        return x
+
+
+def gain(model):
+    for m in _mixers(model, {"mamba2", "hgrn2"}):
+        nn.init.constant_(m.norm.weight, 0.1)
+
+
+PATCHES = {"nonorm": nonorm, "gain": gain, "conv": conv, "zero_o": zero_o, "l2qk": l2qk, "slow": slow, "shift1": shift1}
 
 
 def apply(model, spec: str):

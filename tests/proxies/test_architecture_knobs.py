@@ -1,4 +1,5 @@
-"""The `short_conv` budget knob: gla, retnet, hgrn2 and hgrn with a short convolution after their projections."""
+"""Architecture knobs: `short_conv` (gla, retnet, hgrn2 and hgrn with a short convolution after their
+projections) and `mamba2_norm` (mamba2 with or without its output norm)."""
 
 import pytest
 import torch
@@ -52,3 +53,18 @@ def test_off_keeps_the_cache_key_on_changes_it_and_bad_values_exit_cleanly():
     assert proxy_key(on) != proxy_key(settings)
     with pytest.raises(BudgetError, match="short_conv"):
         get_budget("smoke", {"short_conv": "maybe"})
+
+
+def test_mamba2_norm_off_drops_only_mamba2s_output_norm_and_keys_apart():
+    layout = Layout.parse("mamba2,gdn")
+    on = build_model(layout, get_budget("smoke"), 32, 0)
+    off = build_model(layout, get_budget("smoke", {"mamba2_norm": "false"}), 32, 0)
+    assert on.blocks[0].mixer.norm is not None and off.blocks[0].mixer.norm is None
+    assert off.blocks[1].mixer.norm is not None  # gdn keeps its own
+    assert on.num_params() - off.num_params() == on.blocks[0].mixer.dv
+    assert on.flops_per_token(64) == off.flops_per_token(64)  # norms are not counted
+    smoke = proxy_settings(get_budget("smoke"))
+    assert "mamba2_norm" not in smoke["budget"]
+    assert proxy_key(proxy_settings(get_budget("smoke", {"mamba2_norm": "false"}))) != proxy_key(smoke)
+    with pytest.raises(BudgetError, match="mamba2_norm"):
+        get_budget("smoke", {"mamba2_norm": "2"})
