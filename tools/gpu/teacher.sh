@@ -35,9 +35,12 @@ if [[ $MODE == time ]]; then
   STUDENT_S=$((SECONDS - T0))
   # the run: a ten-minute teacher, TRIALS students, one per layer for the sensitivity, up to 5 baselines
   N=$((TRIALS + LAYERS + 5))
-  echo "one student in $STUDENT_S s; teacher $TEACHER_S s for $STEPS steps" \
-       "($(( TEACHER_S > 0 ? 600 * STEPS / TEACHER_S : 0 )) steps in ten minutes);" \
-       "projected run: 600 s of teacher + $N students = $((600 + N * STUDENT_S)) s" | tee -a "$RESULTS/student_time.txt"
+  TRAIN_S=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['wall_time_s'])" \
+            "$TEACHER/hybrid_nas_teacher.json")
+  echo "one student in $STUDENT_S s; teacher: $STEPS steps trained in $TRAIN_S s" \
+       "($(python3 -c "print(int(600 * $STEPS / $TRAIN_S))") steps in ten minutes), $TEACHER_S s with loading" \
+       "and evaluation; projected run: 600 s of teacher + $N students = $((600 + N * STUDENT_S)) s" \
+       | tee -a "$RESULTS/student_time.txt"
   exit 0
 fi
 hybrid-nas search --teacher "$TEACHER" --study teacher12 --db "$DB" --device "$DEVICE" "${STUDENT[@]}" \
