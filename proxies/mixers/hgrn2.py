@@ -10,8 +10,9 @@ i.e. `ops.gla(q = swish(x W_q), k = 1 - lambda, v = x W_i, g = log lambda)` with
 default scale (dk/H)^-0.5 as in the release. Lower bound gamma_l = l / L, as in `hgrn` (the paper's
 cumulative softmax over layers at its initial value, fixed; 0 for the first layer).
 Defaults: n_heads heads; forget (key) width dk = d (expand_k = 1), so the state expansion ratio (the paper's
-head key size, 128 at their widths) is d / H here; input (value) width dv = d (expand_v = 1); no short conv. With `short_conv` (the release's `use_short_conv`) the
-q, f and i projections each pass a depthwise causal convolution of width W before their activations.
+head key size, 128 at their widths) is d / H here; input (value) width dv = d (expand_v = 1); no short conv.
+With `short_conv` (the release's `use_short_conv`) the q, f and i projections each pass a depthwise causal
+convolution of width W before their activations.
 FLOPs per token: 4 d dk + 4 d dv + 4 dk dv / H (+ 2 W (2 dk + dv) with the convolutions). Decode state:
 H (dk/H)(dv/H) elements (+ (W - 1)(2 dk + dv) with the convolutions).
 """
