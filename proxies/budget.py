@@ -106,8 +106,8 @@ class Budget:
     impl: str = "auto"  # kernels implementation for the linear mixers
     match_width: bool = False  # size every mixer to attention's per-layer parameters (proxies.width)
     token_shift: int = 0  # width of a residual depthwise causal conv on every block's mixer input (0: none)
-    short_conv: bool = False  # gla, retnet, hgrn2, hgrn with a short conv after their projections (fla's use_short_conv)
-    mamba2_norm: bool = True  # mamba2's gated RMSNorm before its output projection (false: mamba_ssm's rmsnorm=False)
+    short_conv: bool = False  # gla, retnet, hgrn2, hgrn: a short conv after their projections (fla: use_short_conv)
+    mamba2_norm: bool = True  # mamba2's gated RMSNorm before its output projection (mamba_ssm: rmsnorm)
     torch_compile: bool = False  # train and evaluate through torch.compile (same model; pays on long runs)
     graph: str = "auto"  # training step as one CUDA graph: auto (on CUDA unless torch_compile), on, off
     side_by_side: int = 0  # sweep points trained at once, each in a thread on its own CUDA stream (0: all on CUDA,

@@ -23,7 +23,7 @@ class MixerConfig:
     expand_k: float | None = None  # key width / d_model; None: the mixer's paper default
     expand_v: float | None = None  # value width / d_model; None: the mixer's paper default
     conv_size: int = 4  # short causal convolution (0 or 1: none)
-    short_conv: bool = False  # gla, retnet, hgrn2, hgrn: a short convolution after their projections (fla's use_short_conv)
+    short_conv: bool = False  # gla, retnet, hgrn2, hgrn: a short conv after their projections (fla: use_short_conv)
     state_size: int = 16  # Mamba2 d_state (N)
     mamba2_norm: bool = True  # Mamba2's gated RMSNorm before its output projection (mamba_ssm's rmsnorm)
     window: int = 128  # sliding-window attention
