@@ -39,24 +39,23 @@ _DATA_KNOBS = ("recall_suite", "recall_ladder", "recall_tasks", "recall_noise", 
 
 
 def parse(argv):
-    """[(layout, lr, shift, overrides, patch)] and the command line's overrides."""
+    """[(layout, lr, shift, overrides)] (a point's overrides on top of the command line's) and the command
+    line's overrides."""
+    pairs = lambda words: dict(kv.split("=", 1) for kv in words)  # noqa: E731
     if argv[0] == "--points":
-        common = dict(kv.split("=", 1) for kv in argv[2:])
+        common = pairs(argv[2:])
         points = []
         for line in open(argv[1]):
             words = line.split("#", 1)[0].split()
-            if not words:
-                continue
-            over = dict(kv.split("=", 1) for kv in words[3:])
-            points.append((words[0], float(words[1]), int(words[2]), {**common, **over}))
-        return points
-    layouts = [t for t in argv[0].split(";") if t.strip()]
-    over = dict(kv.split("=", 1) for kv in argv[3:])
-    return [(layout, float(lr), int(w), dict(over)) for layout in layouts
-            for w in argv[2].split(",") for lr in argv[1].split(",")]
+            if words:
+                points.append((words[0], float(words[1]), int(words[2]), {**common, **pairs(words[3:])}))
+        return points, common
+    common = pairs(argv[3:])
+    return [(layout, float(lr), int(w), dict(common)) for layout in argv[0].split(";") if layout.strip()
+            for w in argv[2].split(",") for lr in argv[1].split(",")], common
 
 
-points = parse(sys.argv[1:])
+points, common = parse(sys.argv[1:])
 dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 _patch = threading.local()
 _build = recall.build_model
@@ -89,7 +88,8 @@ for layout, lr, w, over in points:
     jobs.append(job)
 
 t0 = time.time()
-outcomes = side_by_side(dev, get_budget("quick", {}).side_by_side)(jobs)
+common = {k: v for k, v in common.items() if k != "patch"}
+outcomes = side_by_side(dev, get_budget(common.pop("budget", "quick"), common).side_by_side)(jobs)
 for (row, curve, steps), o in zip(rows, outcomes):
     if o.error is None:
         row.update(acc=round(o.value.score, 4), loss=round(o.value.loss, 4), steps=o.value.steps,
