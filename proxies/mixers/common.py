@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kernels.conv import short_conv
+from proxies.mixers.base import conv_flops
 
 
 def rotary(x: torch.Tensor, theta: float = 10000.0) -> torch.Tensor:
@@ -55,8 +56,7 @@ class ShortConv(nn.Module):
         return short_conv(x, self.weight, activation=self.activation)
 
     def flops_per_token(self) -> int:
-        """2 per multiply-add, as `proxies.mixers.base.conv_flops`."""
-        return 0 if self.weight is None else 2 * self.weight.numel()
+        return conv_flops(self.weight.shape[0], self.width) if self.weight is not None else 0
 
     def state_elements(self) -> int:
         """Decode state: the last width - 1 inputs of every channel."""
