@@ -12,11 +12,16 @@ from proxies.model import HybridLM
 from search_space.layout import Layout
 
 
+def mixer_options(budget: Budget) -> dict:
+    """The budget's knobs that change the mixers themselves, whatever their widths (the proxy models' and the
+    teacher's students'): the kernels' implementation and the architecture options."""
+    return {"impl": budget.impl, "short_conv": budget.short_conv, "mamba2_norm": budget.mamba2_norm}
+
+
 def mixer_config(budget: Budget) -> MixerConfig:
     return MixerConfig(
         d_model=budget.d_model, n_heads=budget.n_heads, chunk_size=budget.chunk_size, window=budget.window,
-        impl=budget.impl, match_width="attn" if budget.match_width else "", short_conv=budget.short_conv,
-        mamba2_norm=budget.mamba2_norm,
+        match_width="attn" if budget.match_width else "", **mixer_options(budget),
     )
 
 

@@ -29,6 +29,7 @@ from torch import nn
 
 from proxies import registry
 from proxies.budget import Budget
+from proxies.build import mixer_options
 from proxies.mixers.base import Mixer, MixerConfig
 from proxies.model import _init as init_weights
 from proxies.teacher.checkpoint import Teacher, TeacherShape, decoder_layers
@@ -66,8 +67,8 @@ def mixer_config(shape: TeacherShape, budget: Budget, layer: int) -> MixerConfig
     width = shape.inner / shape.d_model
     return MixerConfig(d_model=shape.d_model, n_heads=shape.n_heads, head_dim=shape.head_dim, expand_k=width,
                        expand_v=width, chunk_size=budget.chunk_size, window=budget.window,
-                       rope_theta=shape.rope_theta, layer_idx=layer, n_layers=shape.n_layers, impl=budget.impl,
-                       short_conv=budget.short_conv, mamba2_norm=budget.mamba2_norm)
+                       rope_theta=shape.rope_theta, layer_idx=layer, n_layers=shape.n_layers,
+                       **mixer_options(budget))
 
 
 def check_layout(layout: Layout, shape: TeacherShape) -> None:
