@@ -12,6 +12,7 @@ a mixer option or a budget knob of the product, with its tests.
     shift1   the token shift's previous-token tap 1 at init instead of 0 (the mixer input starts as h_t + h_{t-1})
     nonorm   mamba2's and hgrn2's output RMSNorm (no gate after it) left out: the readout keeps its own scale
     gain     mamba2's and hgrn2's output RMSNorm gain 0.1 at init instead of 1
+    nod      mamba2's skip D zero at init instead of 1
 """
 from __future__ import annotations
 
@@ -90,7 +91,12 @@ def gain(model):
         nn.init.constant_(m.norm.weight, 0.1)
 
 
-PATCHES = {"nonorm": nonorm, "gain": gain, "conv": conv, "zero_o": zero_o, "l2qk": l2qk, "slow": slow, "shift1": shift1}
+def nod(model):
+    for m in _mixers(model, {"mamba2"}):
+        nn.init.zeros_(m.D)
+
+
+PATCHES = {"nonorm": nonorm, "gain": gain, "nod": nod, "conv": conv, "zero_o": zero_o, "l2qk": l2qk, "slow": slow, "shift1": shift1}
 
 
 def apply(model, spec: str):
