@@ -53,7 +53,9 @@ def _intra_channel(q, k, b, sub):
     tri = torch.ones(sub, sub, dtype=torch.bool, device=dev).tril()  # (c, c)
     diff = bs.unsqueeze(-2) - bs.unsqueeze(-3)  # (B, H, N, ns, c_i, c_j, K)
     decay = _causal_exp(diff, tri[:, :, None])
-    A_diag = torch.einsum("bhnsik,bhnsjk,bhnsijk->bhnsij", qs, ks, decay)  # (B, H, N, ns, c, c)
+    # a product and a sum over K (element-wise, so in float32 under autocast too) rather than a three-operand
+    # einsum, which runs as batched matrix-vector products of length K (cuBLAS gemv kernels on CUDA)
+    A_diag = (qs.unsqueeze(-2) * ks.unsqueeze(-3) * decay).sum(-1)  # (B, H, N, ns, c, c)
     if ns == 1:
         return A_diag.reshape(B, H, N, C, C)
 
@@ -65,8 +67,8 @@ def _intra_channel(q, k, b, sub):
     k_dec = ks[..., None, :, :, :] * _causal_exp(k_diff, before[:, :, None, None])
     A_off = torch.einsum("bhnIik,bhnIJjk->bhnIiJj", q_dec, k_dec)  # (B, H, N, ns, c, ns, c)
 
-    eye = torch.eye(ns, dtype=q.dtype, device=dev)  # place the diagonal sub-blocks
-    A = A_off + torch.einsum("bhnIij,IJ->bhnIiJj", A_diag, eye)
+    eye = torch.eye(ns, dtype=q.dtype, device=dev)[:, None, :, None]  # (I, 1, J, 1): place the diagonal sub-blocks
+    A = A_off + A_diag.unsqueeze(-2) * eye  # (B, H, N, ns, c, ns, c), a broadcast, not an outer-product matmul
     return A.reshape(B, H, N, C, C)
 
 
