@@ -64,6 +64,7 @@ DOMAINS: dict[str, Domain] = {
     "token_shift": ConvWidth(),
     "short_conv": Flag(),
     "mamba2_norm": Flag(),
+    "hgrn2_norm": Flag(),
     "torch_compile": Flag(),
     "recall_lrs": FloatList(LearningRate(), min_len=0, max_len=16),
     "recall_shifts": FloatList(ConvWidth(), min_len=0, max_len=8),

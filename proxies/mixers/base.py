@@ -26,6 +26,7 @@ class MixerConfig:
     short_conv: bool = False  # gla, retnet, hgrn2, hgrn: a short conv after their projections (fla: use_short_conv)
     state_size: int = 16  # Mamba2 d_state (N)
     mamba2_norm: bool = True  # Mamba2's gated RMSNorm before its output projection (mamba_ssm's rmsnorm)
+    hgrn2_norm: bool = True  # HGRN2's RMSNorm before its output projection (flash-linear-attention's g_norm)
     window: int = 128  # sliding-window attention
     chunk_size: int = 64
     rope_theta: float = 10000.0

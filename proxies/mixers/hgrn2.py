@@ -6,6 +6,8 @@ HGRN's element-wise recurrence with the input expanded by an outer product: per 
     S_t = diag(lambda_t) S_{t-1} + (1 - lambda_t)^T (x_t W_i)    (the input gate tied to the forget gate)
     o_t = scale * swish(x_t W_q) S_t                              (HGRN's output gate becomes the query)
     out_t = RMSNorm(o_t) W_o                                      (one RMSNorm over the full value width)
+(`cfg.hgrn2_norm = False`: out_t = o_t W_o, no norm before the output projection: the proxies' default, which
+lets a 12-layer 3:1 hgrn2 hybrid learn MQAR at `quick`; docs/recipe.md.)
 i.e. `ops.gla(q = swish(x W_q), k = 1 - lambda, v = x W_i, g = log lambda)` with a per-channel gate and the
 default scale (dk/H)^-0.5 as in the release. Lower bound gamma_l = l / L, as in `hgrn` (the paper's
 cumulative softmax over layers at its initial value, fixed; 0 for the first layer).
@@ -45,7 +47,7 @@ class HGRN2(Mixer):
         self.i = nn.Linear(d, self.dv, bias=False)
         convs = optional_convs(cfg, None, q=self.dk, f=self.dk, i=self.dv)  # before the mixer's own activations
         self.conv_q, self.conv_f, self.conv_i = convs["q"], convs["f"], convs["i"]
-        self.norm = GatedRMSNorm(self.dv)
+        self.norm = GatedRMSNorm(self.dv) if cfg.hgrn2_norm else None
         self.o = nn.Linear(self.dv, d, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -55,7 +57,8 @@ class HGRN2(Mixer):
         k = split_heads(one_minus.to(q.dtype), H)  # (B, T, H, K)
         v = split_heads(through(self.conv_i, self.i(x)), H)  # (B, T, H, V)
         o = ops.gla(q, k, v, split_heads(log_lam, H), impl=self.cfg.impl)  # (B, T, H, V)
-        return self.o(self.norm(merge_heads(o)))
+        o = merge_heads(o)  # (B, T, dv)
+        return self.o(o if self.norm is None else self.norm(o))
 
     def flops_per_token(self, context_len: int) -> float:
         d, dk, dv, H = self.cfg.d_model, self.dk, self.dv, self.H

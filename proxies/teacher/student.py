@@ -10,8 +10,9 @@ attention's shapes) and initialised from the attention it replaces, where it has
     attn, swa            qkv <- [q; k; v], o <- o   (swa = the teacher's attention limited to `window` keys)
     gla, retnet,         q <- q, k <- k, v <- v, o <- o
     gdn, deltanet        (and their short convolutions start as the identity, so q = silu(x W_q) at first)
-    hgrn2                q <- q, i <- v, o <- o      (its forget gate f is the key: left as built)
-    hgrn                 i <- v, o <- o
+    hgrn2                q <- q, i <- v, o <- o      (its forget gate f is the key: left as built; with short_conv
+                                                      the q and i convolutions start as the identity)
+    hgrn                 i <- v, o <- o              (with short_conv the i convolution starts as the identity)
     mamba2               the x rows of in_proj <- v, out_proj <- o, the x channels of its convolution identity
 Grouped-query k and v are repeated per query head. Everything else of a mixer (gates, decays, norms) keeps the
 mixer's own initialisation. Embeddings, norms, MLPs and kept attention are the teacher's, frozen unless the
@@ -182,9 +183,14 @@ def init_from_attention(mixer: Mixer, attn: nn.Module, shape: TeacherShape) -> l
         put("q", w["q"])
         put("i", w["v"])
         put("o", w["o"])
+        for conv in ("conv_q", "conv_i"):  # with short_conv: the copied parts' convolutions pass them through
+            if _identity_conv(getattr(mixer, conv, None)):
+                done.append(f"{conv}=identity")
     elif name == "hgrn":
         put("i", w["v"])
         put("o", w["o"])
+        if _identity_conv(getattr(mixer, "conv_i", None)):
+            done.append("conv_i=identity")
     elif name == "mamba2":
         dv = mixer.dv
         put("in_proj", w["v"], slice(dv, 2 * dv))

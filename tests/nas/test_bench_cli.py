@@ -69,17 +69,17 @@ def test_bench_recall_reports_each_case_beside_zoology(cli):
     (row,) = json.loads(r.stdout)
     assert [(p["lr"], p["token_shift"]) for p in row["sweep"]] == [(1e-3, 0), (1e-3, 2)]
     assert row["token_shift"] in (0, 2)
-    assert row["batch"] == 64 and row["short_conv"] is False
+    assert row["batch"] == 64 and row["short_conv"] is True  # the budgets' default
 
 
 def test_bench_recall_takes_budget_knobs_and_the_batch(cli):
     args = ("bench", "recall", "--device", "cpu", "--mixers", "gla", "--settings", "32x4", "--widths", "64",
             "--lrs", "1e-3", "--steps", 2, "--json")
     plain = json.loads(cli(*args).stdout)[0]
-    r = cli(*args, "--set", "short_conv=true", "--batch", 8)
+    r = cli(*args, "--set", "short_conv=false", "--batch", 8)
     assert r.exit_code == 0, r.output
     (row,) = json.loads(r.stdout)
-    assert row["short_conv"] is True and row["batch"] == 8
+    assert row["short_conv"] is False and row["batch"] == 8
     assert row["sweep"][0]["score"] != plain["sweep"][0]["score"] or row["sweep"][0]["loss"] != plain["sweep"][0]["loss"]
 
 

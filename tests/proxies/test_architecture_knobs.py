@@ -1,5 +1,7 @@
 """Architecture knobs: `short_conv` (gla, retnet, hgrn2 and hgrn with a short convolution after their
-projections) and `mamba2_norm` (mamba2 with or without its output norm)."""
+projections), `mamba2_norm` and `hgrn2_norm` (mamba2 and hgrn2 with or without the norm before their output
+projection). The budgets' defaults are the measured ones (conv on, both norms off); each reference's own form
+is one --set away and keys the cache as the results stored before the knob existed."""
 
 import pytest
 import torch
@@ -20,8 +22,8 @@ def _convs(model):
 
 def test_the_knob_reaches_only_the_mixers_that_take_it():
     layout = Layout.parse("gla,attn,retnet,hgrn2,hgrn,gdn")
-    off = build_model(layout, get_budget("smoke"), 32, 0)
-    on = build_model(layout, get_budget("smoke", {"short_conv": "true"}), 32, 0)
+    off = build_model(layout, get_budget("smoke", {"short_conv": "false"}), 32, 0)
+    on = build_model(layout, get_budget("smoke"), 32, 0)
     gdn_convs = [(5, "conv_q"), (5, "conv_k"), (5, "conv_v")]  # GatedDeltaNet has its convolutions either way
     assert _convs(off) == gdn_convs
     assert _convs(on) == [(0, "conv_q"), (0, "conv_k"), (0, "conv_v"), (2, "conv_q"), (2, "conv_k"), (2, "conv_v"),
@@ -43,28 +45,40 @@ def test_a_conv_size_of_one_leaves_the_mixer_as_its_paper_has_it():
     assert m.conv_q is None and m.conv_k is None and m.conv_v is None
 
 
-def test_off_keeps_the_cache_key_on_changes_it_and_bad_values_exit_cleanly():
-    smoke = get_budget("smoke")
-    assert smoke.short_conv is False
-    settings = proxy_settings(smoke)
-    assert "short_conv" not in settings["budget"]  # results cached before the knob existed still match
-    on = proxy_settings(get_budget("smoke", {"short_conv": "yes"}))
+@pytest.mark.parametrize("preset", ["smoke", "quick", "standard"])
+def test_every_preset_builds_the_measured_architecture(preset):
+    b = get_budget(preset)
+    assert (b.short_conv, b.mamba2_norm, b.hgrn2_norm) == (True, False, False)
+    key = proxy_settings(b)["budget"]  # a different model from the one results stored before were trained at
+    assert (key["short_conv"], key["mamba2_norm"], key["hgrn2_norm"]) == (True, False, False)
+
+
+def test_off_keeps_the_old_cache_key_on_changes_it_and_bad_values_exit_cleanly():
+    reference = {"short_conv": "false", "mamba2_norm": "true", "hgrn2_norm": "true"}
+    settings = proxy_settings(get_budget("smoke", reference))
+    for knob in reference:  # results cached before the knobs existed (the references' forms) still match
+        assert knob not in settings["budget"]
+    on = proxy_settings(get_budget("smoke", {**reference, "short_conv": "yes"}))
     assert on["budget"]["short_conv"] is True
     assert proxy_key(on) != proxy_key(settings)
     with pytest.raises(BudgetError, match="short_conv"):
         get_budget("smoke", {"short_conv": "maybe"})
 
 
-def test_mamba2_norm_off_drops_only_mamba2s_output_norm_and_keys_apart():
-    layout = Layout.parse("mamba2,gdn")
-    on = build_model(layout, get_budget("smoke"), 32, 0)
-    off = build_model(layout, get_budget("smoke", {"mamba2_norm": "false"}), 32, 0)
+@pytest.mark.parametrize("knob, mixer", [("mamba2_norm", "mamba2"), ("hgrn2_norm", "hgrn2")])
+def test_an_output_norm_knob_drops_only_its_mixers_norm_and_keys_apart(knob, mixer):
+    layout = Layout.parse(f"{mixer},gdn,mamba2,hgrn2")
+    other = {"mamba2_norm": "true", "hgrn2_norm": "true"}  # both norms on, then this knob's off
+    on = build_model(layout, get_budget("smoke", other), 32, 0)
+    off = build_model(layout, get_budget("smoke", {**other, knob: "false"}), 32, 0)
     assert on.blocks[0].mixer.norm is not None and off.blocks[0].mixer.norm is None
     assert off.blocks[1].mixer.norm is not None  # gdn keeps its own
-    assert on.num_params() - off.num_params() == on.blocks[0].mixer.dv
+    other_mixer = 3 if mixer == "mamba2" else 2  # the other knob's mixer keeps its norm
+    assert off.blocks[other_mixer].mixer.norm is not None
+    assert on.num_params() - off.num_params() == 2 * on.blocks[0].mixer.dv
     assert on.flops_per_token(64) == off.flops_per_token(64)  # norms are not counted
-    smoke = proxy_settings(get_budget("smoke"))
-    assert "mamba2_norm" not in smoke["budget"]
-    assert proxy_key(proxy_settings(get_budget("smoke", {"mamba2_norm": "false"}))) != proxy_key(smoke)
-    with pytest.raises(BudgetError, match="mamba2_norm"):
-        get_budget("smoke", {"mamba2_norm": "2"})
+    x = torch.randint(0, 32, (2, 9))
+    assert torch.isfinite(off(x)).all()
+    assert proxy_key(proxy_settings(get_budget("smoke", other))) != proxy_key(proxy_settings(get_budget("smoke")))
+    with pytest.raises(BudgetError, match=knob):
+        get_budget("smoke", {knob: "2"})

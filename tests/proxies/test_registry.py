@@ -13,10 +13,12 @@ from search_space.names import ALL_MIXERS
 
 MIXERS = sorted(registry.load_all())
 # every mixer as its paper has it, each one that takes `short_conv` with its optional convolutions, and mamba2
-# without its output norm
+# and hgrn2 without their output norms (the proxies' defaults)
 CASES = [pytest.param(n, {}, id=n) for n in MIXERS] + [
     pytest.param(n, {"short_conv": True}, id=f"{n}-short_conv") for n in MIXERS if registry.get(n).cls.optional_conv
-] + [pytest.param("mamba2", {"mamba2_norm": False}, id="mamba2-no-norm")]
+] + [pytest.param("mamba2", {"mamba2_norm": False}, id="mamba2-no-norm"),
+     pytest.param("hgrn2", {"hgrn2_norm": False}, id="hgrn2-no-norm"),
+     pytest.param("hgrn2", {"hgrn2_norm": False, "short_conv": True}, id="hgrn2-no-norm-short_conv")]
 
 
 def test_registry_matches_search_space_names():

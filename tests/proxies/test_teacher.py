@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -168,3 +170,19 @@ def test_stage_two_trains_only_the_mixers_unless_asked(teacher_dir):
         mlp = s.model.model.layers[0].mlp.up_proj.weight
         assert torch.equal(mlp, before) is (not train_all)
     assert torch.equal(t.model.model.layers[0].mlp.up_proj.weight, before)  # the teacher never moves
+
+
+def test_the_short_convolutions_of_copied_parts_start_as_the_identity(teacher_dir):
+    """With the budgets' default short_conv, a copied projection's convolution passes it through at first (the
+    forget gates', whose projections are not copied, keep their own start); with short_conv off there are none."""
+    t = load_teacher(teacher_dir)
+    s = build_student(t, "gla,hgrn2,hgrn,attn", fast_budget())
+    assert {c for c in s.copied[0] if "conv" in c} == {"conv_q=identity", "conv_k=identity", "conv_v=identity"}
+    assert {c for c in s.copied[1] if "conv" in c} == {"conv_q=identity", "conv_i=identity"}
+    assert {c for c in s.copied[2] if "conv" in c} == {"conv_i=identity"}
+    for mixer, name in ((s.mixers[1], "conv_i"), (s.mixers[2], "conv_i")):
+        w = getattr(mixer, name).weight
+        assert torch.equal(w[:, -1], torch.ones_like(w[:, -1])) and not w[:, :-1].any()
+    assert not torch.equal(s.mixers[1].conv_f.weight[:, :-1], torch.zeros_like(s.mixers[1].conv_f.weight[:, :-1]))
+    plain = build_student(t, "gla,hgrn2,hgrn,attn", replace(fast_budget(), short_conv=False))
+    assert not any("conv" in c for layer in plain.copied.values() for c in layer)
