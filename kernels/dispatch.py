@@ -4,6 +4,8 @@ or the Triton kernels.
 impl:
     "recurrent"  step-by-step reference (ground truth, slow)
     "chunk"      PyTorch chunked form, any device, autograd through torch ops
+    "compile"    the chunked form through torch.compile (`kernels.compiled`): the same maths, element-wise chains
+                 fused (Triton kernels on CUDA, C++ on a CPU); compiles once per shape, dtype and gate kind
     "triton"     `kernels.triton` (CUDA only); ValueError off CUDA, RuntimeError if it cannot be imported
     "auto"       chunk; triton instead when the tensors are on CUDA, `kernels.triton` imports, and
                  HYBRID_NAS_TRITON=1 is set (read at call time). The Triton backward kernels are not yet proven on
@@ -23,12 +25,13 @@ import os
 import torch
 
 from kernels._inputs import check_beta, check_chunk_size, check_gate, check_qkv, check_state
+from kernels.compiled import compiled
 from kernels.ops.delta.chunk import delta_rule_chunk
 from kernels.ops.delta.naive import delta_rule_recurrent
 from kernels.ops.gla.chunk import gla_chunk
 from kernels.ops.gla.naive import gla_recurrent
 
-IMPLS = ("auto", "recurrent", "chunk", "triton")
+IMPLS = ("auto", "recurrent", "chunk", "compile", "triton")
 
 _triton_cache: dict[str, object] = {}
 
@@ -53,7 +56,7 @@ def _pick(op: str, impl: str, device: torch.device, supported) -> object | None:
     `supported(module)`: whether the module has the op."""
     if impl not in IMPLS:
         raise ValueError(f"{op}: impl must be one of {IMPLS}, got {impl!r}")
-    if impl in ("recurrent", "chunk"):
+    if impl in ("recurrent", "chunk", "compile"):
         return None
     if impl == "triton" and device.type != "cuda":
         raise ValueError(f"{op}: impl='triton' needs CUDA tensors, got tensors on {device}; use 'chunk' or 'auto'")
@@ -84,6 +87,8 @@ def _route(op: str, impl: str, args: tuple, recurrent, chunk, *, scale: float | 
         return getattr(mod, op)(*args, **kw)
     if impl == "recurrent":
         return recurrent(*args, **kw)
+    if impl == "compile":
+        chunk = compiled(chunk)
     return chunk(*args, chunk_size=chunk_size, **kw)
 
 

@@ -59,7 +59,7 @@ DOMAINS: dict[str, Domain] = {
     "precision": Choice(("bf16", "fp32")),
     "weight_decay": RealRange(0.0, 10.0, False, "a weight decay"),
     "warmup_frac": Fraction(),
-    "impl": Choice(("auto", "chunk", "recurrent", "triton")),
+    "impl": Choice(("auto", "chunk", "compile", "recurrent", "triton")),
     "match_width": Flag(),
     "token_shift": ConvWidth(),
     "short_conv": Flag(),
