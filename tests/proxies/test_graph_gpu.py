@@ -43,6 +43,15 @@ def test_graph_matches_eager_for_every_mixer(mixer, precision):
     assert graph[-1] < graph[0]  # it trained
 
 
+@pytest.mark.parametrize("mixer", ["gla", "hgrn2", "gdn", "mamba2"])
+def test_graph_with_compiled_cores_matches_eager_chunk(mixer):
+    """impl=compile: the chunked forms compiled during the engine's eager warm-up, then captured in the graph."""
+    eager = _losses(f"{mixer},attn", False, "bf16", _feed(100, 64, 1), {"impl": "chunk"})
+    graph = _losses(f"{mixer},attn", True, "bf16", _feed(100, 64, 1), {"impl": "compile"})
+    assert graph == pytest.approx(eager, rel=3e-2, abs=3e-2)
+    assert graph[-1] < graph[0]
+
+
 def test_graph_round_robin_of_shapes_matches_eager():
     """The recall suite's round-robin: one graph per task shape, replayed in turn."""
     def feeds():
