@@ -21,6 +21,10 @@ def mixers(
     window: int = typer.Option(128, help="Sliding-window size W of swa."),
     match_width: bool = typer.Option(False, "--match-width/--no-match-width",
                                      help="Size each mixer to attention's per-layer parameters first."),
+    reference: bool = typer.Option(False, "--reference",
+                                   help="Each mixer as its reference has it (no short convolution in gla, retnet, "
+                                        "hgrn2, hgrn; mamba2's and hgrn2's output norms) instead of as the proxies "
+                                        "build it."),
     fmt: str = typer.Option("table", "--format", help="table or json."),
 ) -> None:
     """List the mixers: paper, FLOPs and state formulas, parameters, FLOPs/token and state bytes at a width."""
@@ -31,18 +35,33 @@ def mixers(
                          f"{d_model}, {n_heads}, {context}, {window}")
     if d_model % n_heads:
         raise UsageError(f"--d-model {d_model} is not divisible by --n-heads {n_heads}")
-    rows = mixer_rows(d_model, n_heads, context, match_width, window)
+    options = architecture(reference)
+    rows = mixer_rows(d_model, n_heads, context, match_width, window, options)
     if fmt == "json":
         out = {"d_model": d_model, "n_heads": n_heads, "context": context, "window": window, "match_width": match_width,
-               "state_dtype_bytes": 2, "mixers": rows}
+               "architecture": options, "state_dtype_bytes": 2, "mixers": rows}
         typer.echo(json.dumps(out, indent=2))
         return
-    typer.echo(_table(rows, d_model, n_heads, context, match_width, window))
+    typer.echo(_table(rows, d_model, n_heads, context, match_width, window, options))
+
+
+def architecture(reference: bool) -> dict[str, bool]:
+    """The knobs that change the mixers: the budgets' defaults (what a search trains and costs), or the
+    references' forms (`MixerConfig`'s defaults)."""
+    from dataclasses import fields
+
+    from proxies.budget import Budget
+    from proxies.mixers.base import MixerConfig
+
+    knobs = ("short_conv", "mamba2_norm", "hgrn2_norm")
+    source = {f.name: f.default for f in fields(MixerConfig if reference else Budget)}
+    return {k: source[k] for k in knobs}
 
 
 def mixer_rows(d_model: int, n_heads: int, context: int, match_width: bool = False,
-               window: int = 128) -> list[dict[str, Any]]:
-    """One dict per registered mixer, in the search space's order (attention first)."""
+               window: int = 128, options: dict[str, bool] | None = None) -> list[dict[str, Any]]:
+    """One dict per registered mixer, in the search space's order (attention first), built with `options` (the
+    architecture knobs of `MixerConfig`; none: the references' forms)."""
     import torch
 
     from proxies import registry
@@ -54,7 +73,7 @@ def mixer_rows(d_model: int, n_heads: int, context: int, match_width: bool = Fal
     rows = []
     for name in [n for n in ALL_MIXERS if n in specs]:
         spec = specs[name]
-        cfg = MixerConfig(d_model=d_model, n_heads=n_heads, window=window)
+        cfg = MixerConfig(d_model=d_model, n_heads=n_heads, window=window, **(options or {}))
         try:
             if match_width:
                 cfg = matched(name, cfg)
@@ -75,7 +94,7 @@ def mixer_rows(d_model: int, n_heads: int, context: int, match_width: bool = Fal
 
 
 def _table(rows: list[dict[str, Any]], d_model: int, n_heads: int, context: int, match_width: bool,
-           window: int) -> str:
+           window: int, options: dict[str, bool]) -> str:
     cols = ("mixer", "params", "FLOPs/token", "state bytes", "FLOPs formula (per token)", "state formula")
     cells = [list(cols)] + [[r["mixer"], str(r["params"]), f"{r['flops_per_token']:.0f}", str(r["state_bytes"]),
                              r["flops_formula"], r["state_formula"]] for r in rows]
@@ -85,6 +104,14 @@ def _table(rows: list[dict[str, Any]], d_model: int, n_heads: int, context: int,
              f"{', widths matched to attn' if match_width else ''} (state in bytes at 2 bytes/element)"]
     lines += ["  ".join(just(i, c, w) for i, (c, w) in enumerate(zip(row, widths))).rstrip() for row in cells]
     lines.insert(2, "  ".join("-" * w for w in widths))
+    if options["short_conv"]:
+        lines.append("gla, retnet, hgrn2, hgrn with short convolutions (the proxies' default; not in their formulas: "
+                     "+ 2 W FLOPs, W - 1 state per convolved channel)")
+    off = [m for m in ("mamba2", "hgrn2") if not options[f"{m}_norm"]]
+    if off:
+        lines.append(f"{' and '.join(off)} without the norm before the output projection (the proxies' default)")
+    if not options["short_conv"] and not off:
+        lines.append("every mixer as its reference has it (--reference)")
     lines.append("")
     lines.append("papers:")
     name_w = max(len(r["mixer"]) for r in rows)

@@ -42,7 +42,36 @@ def test_json_has_numbers_at_the_given_width():
     for m in rows.values():
         assert "arXiv" in m["paper"] and m["flops_formula"] and m["state_formula"]
         assert m["params"] > 0 and m["flops_per_token"] > 0 and m["state_bytes"] > 0
-    assert rows["hgrn"]["state_bytes"] == d * 2
+    assert rows["hgrn"]["state_bytes"] == (d + 2 * 3 * d) * 2  # its state and its two convolutions' last 3 inputs
+    assert out["architecture"] == {"short_conv": True, "mamba2_norm": False, "hgrn2_norm": False}
+
+
+def test_by_default_the_mixers_as_the_proxies_build_them_and_with_reference_as_their_papers():
+    """The default rows are the costs a search stores (the budgets' architecture); --reference the papers' forms."""
+    from proxies.budget import get_budget
+    from proxies.build import build_model
+    from search_space.layout import Layout
+
+    d, L = 64, 512
+    proxy = {m["mixer"]: m for m in json.loads(_run("--d-model", d, "--n-heads", 2, "--context", L, "--window",
+                                                     64, "--format", "json").stdout)["mixers"]}
+    r = _run("--d-model", d, "--n-heads", 2, "--context", L, "--window", 64, "--format", "json", "--reference")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["architecture"] == {"short_conv": False, "mamba2_norm": True, "hgrn2_norm": True}
+    paper = {m["mixer"]: m for m in out["mixers"]}
+    assert paper["hgrn"]["state_bytes"] == d * 2
+    budget = get_budget("quick", {"d_model": d, "n_heads": 2, "window": 64})
+    for name in ALL_MIXERS:
+        mixer = build_model(Layout.parse(name), budget, 16, 0).blocks[0].mixer
+        assert (proxy[name]["params"], proxy[name]["flops_per_token"]) == (mixer.num_params(),
+                                                                           mixer.flops_per_token(L))
+    for name in ("gla", "retnet", "hgrn2", "hgrn"):
+        assert proxy[name]["flops_per_token"] > paper[name]["flops_per_token"]
+    assert proxy["mamba2"]["params"] < paper["mamba2"]["params"]  # no norm gain
+    assert proxy["gdn"] == paper["gdn"] and proxy["attn"] == paper["attn"]
+    table = _run("--d-model", d, "--n-heads", 2).stdout
+    assert "short convolutions" in table and "as its reference" in _run("--reference").stdout
 
 
 def test_match_width_sizes_every_mixer_to_attention():
