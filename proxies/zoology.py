@@ -48,6 +48,14 @@ class RecallCase:
     d_model: int
 
 
+# the knobs every case sets itself (case_budget), and the bench option that sets each where there is one
+CASE_KNOBS = {"name": None, "n_layers": None, "d_model": "--widths", "n_heads": "--widths (head size 64)",
+              "mqar_vocab": None, "mqar_seq_len": "--settings", "mqar_kv_pairs": "--settings", "mqar_steps": "--steps",
+              "mqar_batch": "--batch", "mqar_train_examples": "--steps and --batch", "mqar_test_examples": None,
+              "recall_suite": None, "recall_lrs": "--lrs", "mqar_lr": "--lrs", "recall_shifts": "--shifts",
+              "token_shift": "--shifts", "recall_target": None}
+
+
 def case_budget(case: RecallCase, *, steps: int, lrs: tuple[float, ...], batch: int = 64,
                 base: Budget | None = None) -> Budget:
     """The budget of one case: two layers, Zoology's vocabulary, the case's sequence, pairs and width."""

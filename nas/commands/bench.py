@@ -146,10 +146,15 @@ def recall_cmd(
     from nas.driver import check_device
     from proxies import registry
     from proxies.budget import get_budget
-    from proxies.zoology import bench_recall, format_recall
+    from proxies.zoology import CASE_KNOBS, bench_recall, format_recall
 
     check_device(device)
-    base = get_budget("quick", parse_sets(set_))
+    sets = parse_sets(set_)
+    for knob in sets:
+        if knob in CASE_KNOBS:
+            how = f"use {CASE_KNOBS[knob]}" if CASE_KNOBS[knob] else "Zoology's setting is fixed"
+            raise UsageError(f"--set {knob}: every case of bench recall sets it ({how})")
+    base = get_budget("quick", sets)
     known = list(registry.load_all())
     names = [m.strip() for m in mixers.split(",") if m.strip()] or list(known)
     for m in names:

@@ -45,7 +45,8 @@ def test_bench_proxy_and_recall_bad_input(cli):
                       (("--settings", "big"), "SEQxPAIRS"), (("--lrs", "0,1e-3"), "positive"),
                       (("--widths", "100"), "multiples of the head size"), (("--shifts", "1"), "at least 2"),
                       (("--shifts", "a"), "integers"), (("--set", "short_conv=maybe"), "short_conv"),
-                      (("--set", "nope=1"), "unknown budget field")):
+                      (("--set", "nope=1"), "unknown budget field"), (("--set", "mqar_batch=8"), "use --batch"),
+                      (("--set", "mqar_vocab=64"), "fixed")):
         r = cli("bench", "recall", "--device", "cpu", *args)
         assert r.exit_code == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
