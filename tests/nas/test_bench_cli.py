@@ -70,7 +70,8 @@ def test_bench_recall_reports_each_case_beside_zoology(cli):
     (row,) = json.loads(r.stdout)
     assert [(p["lr"], p["token_shift"]) for p in row["sweep"]] == [(1e-3, 0), (1e-3, 2)]
     assert row["token_shift"] in (0, 2)
-    assert row["batch"] == 64 and row["short_conv"] is True  # the budgets' default
+    assert row["batch"] == 64 and row["short_conv"] is True  # the budgets' defaults
+    assert row["mamba2_norm"] is False and row["hgrn2_norm"] is False
 
 
 def test_bench_recall_takes_budget_knobs_and_the_batch(cli):
