@@ -1,0 +1,98 @@
+"""The stacked engine (`proxies.stacked`): K points trained as one model with stacked weights are the same K
+trainings as `proxies.train` runs one by one (losses, weights, evaluation), for every mixer; masks, freezing,
+early stops and divergences act on their point alone."""
+
+import pytest
+import torch
+
+from proxies import registry
+from proxies.budget import get_budget
+from proxies.build import build_model
+from proxies.feeds import TableFeed
+from proxies.stacked import StackedModel, eval_stacked, train_stacked
+from proxies.train import TrainConfig, chunks, eval_batches, train
+from search_space.layout import Layout
+
+CPU = torch.device("cpu")
+LRS = [1e-3, 3e-3, 1e-2]
+STEPS = 10
+
+
+def _data(seed=0):
+    return torch.randint(0, 32, (256, 20), generator=torch.Generator().manual_seed(seed))
+
+
+def _feed(x):
+    return TableFeed.shuffled(x[:, :-1], x[:, 1:], 16, STEPS, 0, CPU)
+
+
+def _model(layout, **over):
+    return build_model(Layout.parse(layout), get_budget("smoke", over), 32, 0)
+
+
+@pytest.mark.parametrize("mixer", sorted(registry.load_all()))
+def test_stacked_points_train_as_separate_runs(mixer):
+    x = _data()
+    layout = f"{mixer},attn"
+    separate = []
+    for lr in LRS:
+        m = _model(layout)
+        separate.append((train(m, _feed(x), TrainConfig(steps=STEPS, lr=lr, precision="fp32"), CPU).losses, m))
+    stacked = StackedModel(_model(layout), len(LRS))
+    res = train_stacked(stacked, _feed(x), TrainConfig(steps=STEPS, lr=0.0, precision="fp32"), LRS, CPU)
+    assert res.steps == [STEPS] * 3 and res.errors == [None] * 3
+    for i, (losses, m) in enumerate(separate):
+        assert res.losses[i] == pytest.approx(losses, rel=1e-5, abs=1e-5)
+        for name, p in m.named_parameters():
+            torch.testing.assert_close(stacked.point(i).get_parameter(name), p, rtol=1e-4, atol=1e-5)
+    assert res.losses[2][-1] != pytest.approx(res.losses[0][-1], abs=1e-6)  # the rates really differ
+    batches = list(chunks(x[:64, :-1], x[:64, 1:], 32))
+    for i, (_, m) in enumerate(separate):
+        nll, count, correct = eval_batches(m, batches, CPU, "fp32")
+        got = eval_stacked(stacked, batches, CPU, "fp32")[i]
+        assert got[1] == count and got[2] == correct and got[0] == pytest.approx(nll, rel=1e-5)
+
+
+def test_masked_taps_are_the_narrower_shift_and_frozen_points_do_not_move():
+    """Points of token-shift width 0 and 2 in one model with a width-2 shift: the width-0 point's shift taps stay
+    zero (its masks), which is the model without a shift; a point frozen by its check keeps its weights."""
+    x = _data(1)
+    plain = _model("gla,attn")
+    losses0 = train(plain, _feed(x), TrainConfig(steps=STEPS, lr=3e-3, precision="fp32"), CPU).losses
+    shifted = _model("gla,attn", token_shift=2)
+    losses2 = train(shifted, _feed(x), TrainConfig(steps=STEPS, lr=3e-3, precision="fp32"), CPU).losses
+    stacked = StackedModel(_model("gla,attn", token_shift=2), 2)
+    masks = {f"blocks.{b}.shift.weight": torch.tensor([0.0, 1.0]).view(2, 1, 1) for b in range(2)}
+    res = train_stacked(stacked, _feed(x), TrainConfig(steps=STEPS, lr=0.0, precision="fp32"), [3e-3, 3e-3], CPU,
+                        masks=masks)
+    assert res.losses[0] == pytest.approx(losses0, rel=1e-5, abs=1e-5)
+    assert res.losses[1] == pytest.approx(losses2, rel=1e-5, abs=1e-5)
+    assert not stacked.point(0).blocks[0].shift.weight.any() and stacked.point(1).blocks[0].shift.weight.any()
+
+    stacked = StackedModel(_model("gla,attn"), 2)
+    seen = {}
+
+    def check(done):  # point 1 reaches its goal at step 4
+        seen[done] = stacked.point(1).state_dict()
+        return [False, done >= 4]
+
+    res = train_stacked(stacked, _feed(x), TrainConfig(steps=STEPS, lr=0.0, precision="fp32"), [3e-3, 3e-3], CPU,
+                        check=check, check_every=2)
+    assert res.steps == [STEPS, 4] and res.stopped_early == [False, True]
+    assert len(res.losses[1]) == 4 and len(res.losses[0]) == STEPS
+    for name, p in stacked.point(1).state_dict().items():
+        assert torch.equal(p, seen[4][name])
+    stacked = StackedModel(_model("gla,attn"), 3)
+    res = train_stacked(stacked, _feed(x), TrainConfig(steps=STEPS, lr=0.0, precision="fp32"), [1e-3] * 3, CPU,
+                        check=lambda done: [done >= 6, False, False], check_every=2, stop_all=True)
+    assert res.steps == [6, 6, 6] and res.stopped_early == [True] * 3
+
+
+def test_a_diverging_point_fails_alone():
+    x = _data(2)
+    stacked = StackedModel(_model("gdn,attn"), 2)
+    res = train_stacked(stacked, _feed(x), TrainConfig(steps=STEPS, lr=0.0, precision="fp32"), [3e-3, 1e30], CPU)
+    assert res.errors[0] is None and "non-finite training loss" in res.errors[1] and "lr 1e+30" in res.errors[1]
+    assert all(torch.isfinite(torch.tensor(res.losses[0])))
+    assert res.steps[1] < STEPS and len(res.losses[0]) == STEPS
+    assert all(torch.isfinite(p).all() for p in stacked.point(0).parameters())
