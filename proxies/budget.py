@@ -17,7 +17,7 @@ from typing import Any
 from proxies.budget_error import BudgetError
 from proxies.budget_rules import check_budget, describe  # every field's domain and the cross-field rules
 
-TIMING_KNOBS = ("side_by_side",)  # how the work is scheduled, not what it computes: never in the cache key
+TIMING_KNOBS = ("side_by_side", "stack_sweep")  # how the work is scheduled, not what it computes: never keyed
 SUITE_KNOBS = ("recall_suite", "recall_ladder", "recall_tasks", "recall_noise", "recall_steps")
 # knobs added after results were first stored, each with the value those results were trained at: a knob at that
 # value stays out of the cache key, so the older results still match
@@ -54,7 +54,7 @@ SECTIONS: dict[str, Section] = {
                   ("corpus", "lm_seq_len", "lm_steps", "lm_batch", "lm_lr", "lm_eval_tokens")),
     "training": Section("what every task's optimiser shares", ("precision", "weight_decay", "warmup_frac")),
     "engine": Section("how costs are counted and how the steps run",
-                      ("flops_context", "impl", "torch_compile", "graph", "side_by_side")),
+                      ("flops_context", "impl", "torch_compile", "graph", "side_by_side", "stack_sweep")),
     "distill": Section("distilling a pretrained teacher into a student (docs/teacher.md)",
                        ("distill_align_steps", "distill_align_lr", "distill_kl_steps", "distill_kl_lr",
                         "student_train_all", "probe_examples")),
@@ -117,6 +117,7 @@ class Budget:
     graph: str = "auto"  # training step as one CUDA graph: auto (on CUDA unless torch_compile), on, off
     side_by_side: int = 0  # sweep points trained at once, each in a thread on its own CUDA stream (0: all on CUDA,
     # one at a time on CPU); it changes the time an evaluation takes, never its scores, so it keys nothing
+    stack_sweep: bool = False  # each task's sweep as one model with stacked weights (proxies.stacked); keys nothing
     # distilling a pretrained teacher into a hybrid student (proxies/teacher/, docs/teacher.md); batches of
     # lm_batch windows of lm_seq_len tokens of the corpus in the teacher's tokenizer
     distill_align_steps: int = 0  # stage 1, each replaced layer fit to its attention's output (0: lm_steps)

@@ -65,6 +65,7 @@ DOMAINS: dict[str, Domain] = {
     "short_conv": Flag(),
     "mamba2_norm": Flag(),
     "hgrn2_norm": Flag(),
+    "stack_sweep": Flag(),
     "torch_compile": Flag(),
     "recall_lrs": FloatList(LearningRate(), min_len=0, max_len=16),
     "recall_shifts": FloatList(ConvWidth(), min_len=0, max_len=8),
@@ -161,9 +162,18 @@ def _sweeps_repeat_nothing(b: Any) -> str | None:
     return None
 
 
+def _stacked_sweeps_run_the_chunk_forms(b: Any) -> str | None:
+    if b.stack_sweep and (b.torch_compile or b.impl in ("compile", "triton")):
+        what = "torch_compile=true" if b.torch_compile else f"impl={b.impl}"
+        return (f"stack_sweep=true trains a sweep's points as one model under torch.func.vmap, which {what} does "
+                "not run under; valid with it: impl auto, chunk or recurrent, torch_compile false")
+    return None
+
+
 RULES: list[Rule] = [
     _heads_divide_width, _even_head_width, _kv_pairs_fit_sequence, _vocab_holds_pairs, _chunk_within_sequence,
     _examples_fill_a_batch, _eval_tokens_fill_a_window, _recall_suite_builds, _sweeps_repeat_nothing,
+    _stacked_sweeps_run_the_chunk_forms,
 ]
 
 

@@ -3,7 +3,8 @@ budget's sweep, then FLOPs, parameters and decode state.
 
 `evaluate(layout, budget, device=..., seed=...) -> Metrics`. Everything is deterministic given the seed (up to
 the nondeterminism of GPU kernels); the seed applies to every point of a sweep. On CUDA every point of both
-sweeps trains at once, each on its own stream (`budget.side_by_side` caps how many).
+sweeps trains at once, each on its own stream (`budget.side_by_side` caps how many); with `stack_sweep` each
+sweep trains as one model with stacked weights (`proxies.stacked_sweep`), the two sweeps side by side.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from proxies.lm_data import prepare_lm
 from proxies.metrics import Metrics
 from proxies.recall import prepare_recall, train_recall
 from proxies.side_by_side import side_by_side
+from proxies.stacked_sweep import lm_stacked, recall_stacked, run_stacked
 from proxies.sweep import Sweep, run_sweeps
 from search_space.layout import Layout
 
@@ -37,7 +39,7 @@ def evaluate(layout: Layout | str, budget: Budget, *, device: str = "cpu", seed:
     t0 = time.perf_counter()
     data = prepare_recall(budget, seed)
     solved = threading.Event() if budget.recall_stop_sweep and budget.recall_target > 0 else None
-    recall, lm = run_sweeps([
+    sweeps = [
         Sweep("recall", budget.recall_recipes(),
               lambda lr, shift: train_recall(layout, replace(budget, token_shift=shift), data, dev, seed, lr, progress,
                                              solved_elsewhere=solved),
@@ -45,7 +47,14 @@ def evaluate(layout: Layout | str, budget: Budget, *, device: str = "cpu", seed:
         Sweep("lm", [(lr, None) for lr in budget.sweep("lm")],
               lambda lr, _: train_lm(layout, budget, corpus, dev, seed, lr, progress),
               lambda r: (r.loss, r.loss, r.steps), maximize=False),
-    ], side_by_side(dev, budget.side_by_side))
+    ]
+    runner = side_by_side(dev, budget.side_by_side)
+    if budget.stack_sweep:  # each sweep one stacked training (proxies.stacked_sweep); the two side by side
+        recall, lm = run_stacked(sweeps, [
+            lambda: recall_stacked(layout, budget, data, dev, seed, budget.recall_recipes(), progress),
+            lambda: lm_stacked(layout, budget, corpus, dev, seed, list(budget.sweep("lm")), progress)], runner)
+    else:
+        recall, lm = run_sweeps(sweeps, runner)
     model = lm.best.model
     flops = flops_per_token(model, budget.flops_context)
     analytic = model.flops_per_token(budget.flops_context)

@@ -104,7 +104,7 @@ class StackedAdamW:
             g = p.grad if p.grad is not None else torch.zeros_like(p)
             grads[k] = g * self.masks[k] if k in self.masks else g
         if self.grad_clip:
-            sq = sum(g.float().pow(2).flatten(1).sum(1) for g in grads.values())  # (K,)
+            sq = sum(g.pow(2).flatten(1).sum(1) for g in grads.values())  # (K,)
             coef = (self.grad_clip / (sq.sqrt() + 1e-6)).clamp(max=1.0)
             grads = {k: g * _per_point(coef, g) for k, g in grads.items()}
         self.t.add_(1)

@@ -96,3 +96,17 @@ def test_a_diverging_point_fails_alone():
     assert all(torch.isfinite(torch.tensor(res.losses[0])))
     assert res.steps[1] < STEPS and len(res.losses[0]) == STEPS
     assert all(torch.isfinite(p).all() for p in stacked.point(0).parameters())
+
+
+def test_points_never_touch_each_other():
+    """A point trains bit for bit the same alone (K = 1) as beside others, at any rate. (Against `proxies.train`
+    the rates in float32 arithmetic differ by rounding, which Adam amplifies at high rates over many steps, as
+    between the graph and eager engines; the tests above stay where it is not amplified.)"""
+    x = _data(3)
+    alone = StackedModel(_model("hgrn2,attn"), 1)
+    a = train_stacked(alone, _feed(x), TrainConfig(steps=STEPS, lr=0.0, precision="fp32"), [1e-2], CPU)
+    beside = StackedModel(_model("hgrn2,attn"), 3)
+    b = train_stacked(beside, _feed(x), TrainConfig(steps=STEPS, lr=0.0, precision="fp32"), [1e-3, 1e-2, 5e-2], CPU)
+    assert a.losses[0] == b.losses[1]
+    for (name, p), q in zip(alone.point(0).named_parameters(), beside.point(1).parameters()):
+        assert torch.equal(p, q), name
