@@ -5,7 +5,9 @@ MFU = 3 x (analytic forward FLOPs per token at the training length) x tokens/s /
 backward of twice its cost, the usual accounting; no recomputation counted). `workers > 1` runs that many
 processes training the same layout side by side on one device, `streams > 1` that many trainings in one
 process, each in its own thread on its own CUDA stream (how a sweep's points train: `proxies.side_by_side`);
-both report the aggregate throughput (`ms_per_step` is then the wall time of one step of all of them).
+both report the aggregate throughput (`ms_per_step` is then the wall time of one step of all of them);
+`stack > 1` trains that many copies as one model with stacked weights (`proxies.stacked`, how `stack_sweep`
+trains a sweep), one step for all of them.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def task_shape(budget: Budget, task: str) -> tuple[int, int, int]:
 
 def bench_proxy(layouts: list[str], budget: Budget, device: str, *, steps: int = 20, warmup: int = 3,
                 graphs: tuple[bool, ...] = (False, True), task: str = "lm", workers: int = 1, streams: int = 1,
-                peak: float | None = None) -> list[dict]:
+                stack: int = 1, peak: float | None = None) -> list[dict]:
     """Time `steps` training steps (after `warmup`) of each layout at the task's shapes, once per engine."""
     dev = torch.device(device)
     peak = peak if peak is not None else peak_flops(dev)
@@ -65,6 +67,8 @@ def bench_proxy(layouts: list[str], budget: Budget, device: str, *, steps: int =
                 rows.append(_bench_workers(text, b, device, steps, warmup, task, workers, peak))
             elif streams > 1:
                 rows.append(_bench_streams(text, b, device, steps, warmup, task, streams, peak))
+            elif stack > 1:
+                rows.append(_bench_stacked(text, b, device, steps, warmup, task, stack, peak))
             else:
                 rows.append(_bench_one(text, b, device, steps, warmup, task, peak, profile=True))
     return rows
@@ -200,6 +204,37 @@ def _bench_streams(text: str, budget: Budget, device: str, steps: int, warmup: i
                 side_by_side="streams")
 
 
+class _StackedRun(_Run):
+    """`stack` copies of the layout as one stacked model (`proxies.stacked`) and its engine."""
+
+    def __init__(self, layout: Layout, budget: Budget, dev: torch.device, total: int, task: str, stack: int) -> None:
+        from proxies.feeds import RoundRobin
+        from proxies.stacked import StackedEngine, StackedModel
+
+        B, T, V = task_shape(budget, task)
+        self.model = build_model(layout, replace(budget, impl="chunk") if budget.impl == "auto" else budget, V,
+                                 seed=0).to(dev)
+        x = torch.randint(0, V, (max(2 * B, 256), T + 1), generator=torch.Generator().manual_seed(0))
+        feed = TableFeed.shuffled(x[:, :-1], x[:, 1:], B, total, 0, dev)
+        cfg = TrainConfig(steps=total, lr=0.0, precision=budget.precision, graph=budget.uses_graph(str(dev)))
+        stacked = StackedModel(self.model, stack)
+        stacked.train()
+        self.engine = StackedEngine(stacked, RoundRobin([feed]), cfg, [1e-4] * stack, dev, None)
+        self.step_no, self.dev = 0, dev
+
+
+def _bench_stacked(text: str, budget: Budget, device: str, steps: int, warmup: int, task: str, stack: int,
+                   peak: float | None) -> dict:
+    dev = torch.device(device)
+    layout = Layout.parse(text)
+    run = _StackedRun(layout, budget, dev, warmup + steps + PROFILED_STEPS + 2, task, stack)
+    run.run(max(warmup, 3))
+    sec = run.run(steps)
+    busy, launches = _gpu_profile(run, PROFILED_STEPS)
+    return _row(layout, budget, dev, task, run.model, sec, busy, launches, peak, workers=stack,
+                side_by_side="stacked")
+
+
 def bench_kernels(**kw) -> list[dict]:
     """The kernels' own benchmark (`kernels.bench`), reached through proxies as the import rule asks."""
     from kernels.bench import bench_kernels as run
@@ -222,7 +257,7 @@ def format_rows(rows: list[dict]) -> str:
         busy = f"{r['gpu_busy_ms']:8.2f}" if r["gpu_busy_ms"] is not None else "       -"
         launches = f"{r['launches_per_step']:7.0f}" if r["launches_per_step"] is not None else "      -"
         engine = "graph" if r["graph"] else "eager"
-        tag = {"streams": "s", "processes": "p"}.get(r.get("side_by_side", "none"), "")
+        tag = {"streams": "s", "processes": "p", "stacked": "k"}.get(r.get("side_by_side", "none"), "")
         lines.append(f"{r['layout']:22s} {engine:6s} {str(r['workers']) + tag:>3s} {r['batch']:3d} {r['seq_len']:5d} "
                      f"{r['ms_per_step']:8.2f} {busy} {launches} {r['tokens_per_s']:10.0f} {mfu}")
     return "\n".join(lines)

@@ -135,7 +135,7 @@ class StackedResult:
 Check = Callable[[int], list[bool]]  # after s steps: which points have reached their goal (they stop there)
 
 
-class _Engine:
+class StackedEngine:
     """Eager or CUDA-graph steps of a stacked model (the graph as in `proxies.train.GraphEngine`)."""
 
     def __init__(self, model: StackedModel, feeds: RoundRobin, cfg: TrainConfig, lrs: list[float],
@@ -224,7 +224,7 @@ def train_stacked(model: StackedModel, feed, cfg: TrainConfig, lrs: list[float],
     every point stops once one has. Training ends when no point is left."""
     feeds = feed if isinstance(feed, RoundRobin) else RoundRobin([feed])
     model.train()
-    engine = _Engine(model, feeds, cfg, list(lrs), device, masks)
+    engine = StackedEngine(model, feeds, cfg, list(lrs), device, masks)
     k = len(lrs)
     res = StackedResult(losses=[[] for _ in range(k)], steps=[cfg.steps] * k, stopped_early=[False] * k,
                         errors=[None] * k)

@@ -61,6 +61,8 @@ def proxy_cmd(
     workers: int = typer.Option(1, min=1, help="Processes training the same layout side by side on the device."),
     streams: int = typer.Option(1, min=1, help="Trainings of the layout side by side in one process, each on its own "
                                                "CUDA stream (how a sweep's points train)."),
+    stack: int = typer.Option(1, min=1, help="Copies of the layout trained as one model with stacked weights "
+                                             "(how --set stack_sweep=true trains a sweep's points)."),
     peak_tflops: Optional[float] = typer.Option(None, help="Peak dense bf16 TFLOP/s for MFU (default: datasheet)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON rows instead of a table."),
 ) -> None:
@@ -78,14 +80,14 @@ def proxy_cmd(
         raise UsageError(f"unknown engine {engine!r}; valid: {', '.join(engines)}")
     if engine == "graph" and not device.startswith("cuda"):
         raise UsageError("the graph engine needs a CUDA device; use --engine eager on a CPU")
-    if workers > 1 and streams > 1:
-        raise UsageError("--workers and --streams are two ways to share the device; give one of them")
+    if sum(n > 1 for n in (workers, streams, stack)) > 1:
+        raise UsageError("--workers, --streams and --stack are three ways to share the device; give one of them")
     b = get_budget(budget, parse_sets(set_))
     names = [t for t in (s.strip() for s in layouts.split(";")) if t]
     for name in names:
         Layout.parse(name)
     rows = bench_proxy(names, b, device, steps=steps, graphs=engines[engine], task=task, workers=workers,
-                       streams=streams, peak=peak_tflops * 1e12 if peak_tflops else None)
+                       streams=streams, stack=stack, peak=peak_tflops * 1e12 if peak_tflops else None)
     typer.echo(json.dumps(rows, indent=2) if as_json else format_rows(rows))
 
 

@@ -106,3 +106,14 @@ def test_bench_proxy_streams_trains_side_by_side_and_refuses_two_ways_at_once(cl
     assert row["tokens_per_s"] == pytest.approx(2 * 32 * 24 / (row["ms_per_step"] / 1e3))
     r = cli("bench", "proxy", "--device", "cpu", "--workers", 2, "--streams", 2)
     assert r.exit_code == 2 and "give one of them" in r.stderr
+
+
+def test_bench_proxy_stack_trains_copies_as_one_stacked_model(cli):
+    r = cli("bench", "proxy", "--device", "cpu", "--budget", "smoke", "--steps", 2, "--layouts", "gla,attn",
+            "--task", "mqar", "--engine", "eager", "--stack", 3, "--json")
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.stdout)
+    assert row["workers"] == 3 and row["side_by_side"] == "stacked" and row["ms_per_step"] > 0
+    assert row["tokens_per_s"] == pytest.approx(3 * 32 * 24 / (row["ms_per_step"] / 1e3))
+    r = cli("bench", "proxy", "--device", "cpu", "--stack", 2, "--streams", 2)
+    assert r.exit_code == 2 and "give one of them" in r.stderr
