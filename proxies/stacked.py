@@ -26,7 +26,8 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from proxies.feeds import RoundRobin
-from proxies.train import READ_EVERY, WARMUP_STEPS, TrainConfig, _CAPTURE, autocast, lr_at
+from proxies.train import (WARMUP_STEPS, TrainConfig, autocast, capture_steps, eager_off_default, lr_at,
+                           run_steps)
 
 BETAS = (0.9, 0.95)  # proxies.train.make_optimizer's
 EPS = 1e-8
@@ -168,34 +169,16 @@ class StackedEngine:
 
     def step(self, step: int) -> None:
         f, _ = self.feeds.feed_of(step)
-        if step < self.warm:
+        if step < self.warm:  # eager: every step on a CPU, the warm-up steps before a graph's capture
             if self.cfg.graph:
-                side = _side_stream(self.device)
-                with torch.cuda.stream(side):
-                    self.opt.zero_grad()
-                    self._body(f)
-                torch.cuda.current_stream(self.device).wait_stream(side)
+                eager_off_default(self.device, self.opt.zero_grad, lambda: self._body(f))
             else:
                 self.opt.zero_grad()
                 self._body(f)
             return
         if not self.graphs:
-            self._capture()
+            self.graphs = capture_steps(self.device, len(self.feeds), self.opt.zero_grad, self._body)
         self.graphs[f].replay()
-
-    def _capture(self) -> None:
-        stream = _side_stream(self.device)
-        with _CAPTURE, torch.cuda.stream(stream):
-            for f in range(len(self.feeds)):
-                self.opt.zero_grad()
-                g = torch.cuda.CUDAGraph()
-                g.capture_begin(capture_error_mode="thread_local")
-                try:
-                    self._body(f)
-                finally:
-                    g.capture_end()
-                self.graphs.append(g)
-        torch.cuda.current_stream(self.device).wait_stream(stream)
 
     def freeze(self, points: list[int]) -> None:
         for i in points:
@@ -203,15 +186,6 @@ class StackedEngine:
 
     def losses(self, a: int, b: int) -> list[list[float]]:
         return self.hist[a:b].cpu().tolist()
-
-
-def _side_stream(device: torch.device) -> torch.cuda.Stream:
-    current = torch.cuda.current_stream(device)
-    if current != torch.cuda.default_stream(device):
-        return current
-    side = torch.cuda.Stream(device)
-    side.wait_stream(current)
-    return side
 
 
 def train_stacked(model: StackedModel, feed, cfg: TrainConfig, lrs: list[float], device: torch.device,
@@ -229,28 +203,20 @@ def train_stacked(model: StackedModel, feed, cfg: TrainConfig, lrs: list[float],
     res = StackedResult(losses=[[] for _ in range(k)], steps=[cfg.steps] * k, stopped_early=[False] * k,
                         errors=[None] * k)
     live = set(range(k))
-    pending = 0
-    for step in range(cfg.steps):
-        engine.step(step)
-        pending += 1
-        done = step + 1
-        checking = check is not None and check_every > 0 and (done % check_every == 0 or done == cfg.steps)
-        if pending == READ_EVERY or done == cfg.steps or checking:
-            rows = engine.losses(done - pending, done)
-            pending = 0
-            for i in sorted(live):
-                values = [r[i] for r in rows]
-                bad = next((j for j, v in enumerate(values) if not math.isfinite(v)), None)
-                if bad is not None:
-                    res.errors[i] = (f"{cfg.task}: non-finite training loss {values[bad]} at step "
-                                     f"{done - len(values) + bad} (lr {lrs[i]:g})")
-                    res.steps[i] = done - len(values) + bad + 1
-                    live.discard(i)
-                    engine.freeze([i])
-                    values = values[:bad + 1]
-                res.losses[i].extend(values)
-            if on_step is not None and rows:
-                on_step(step, rows[-1])
+    for done, rows, checking in run_steps(engine, cfg.steps, check_every if check is not None else 0):
+        for i in sorted(live):
+            values = [r[i] for r in rows]
+            bad = next((j for j, v in enumerate(values) if not math.isfinite(v)), None)
+            if bad is not None:
+                res.errors[i] = (f"{cfg.task}: non-finite training loss {values[bad]} at step "
+                                 f"{done - len(values) + bad} (lr {lrs[i]:g})")
+                res.steps[i] = done - len(values) + bad + 1
+                live.discard(i)
+                engine.freeze([i])
+                values = values[:bad + 1]
+            res.losses[i].extend(values)
+        if on_step is not None:
+            on_step(done - 1, rows[-1])
         if checking and live:
             reached = [i for i, ok in enumerate(check(done)) if ok and i in live]
             stopping = sorted(live) if (reached and stop_all) else reached

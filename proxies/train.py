@@ -108,27 +108,34 @@ def train(model: nn.Module, feed, cfg: TrainConfig, device: torch.device,
     True stops training there (an early stop)."""
     engine = make_engine(model, feed, cfg, device)
     result = TrainResult()
-    pending = 0
-    for step in range(cfg.steps):
-        engine.step(step)
-        pending += 1
-        done = step + 1
-        checking = check is not None and check_every > 0 and (done % check_every == 0 or done == cfg.steps)
-        if pending == READ_EVERY or done == cfg.steps or checking:
-            values = engine.losses(done - pending, done)
-            pending = 0
-            for i, v in enumerate(values):
-                if not math.isfinite(v):
-                    raise NonFiniteLoss(f"{cfg.task}: non-finite training loss {v} at step {done - len(values) + i} "
-                                        f"(lr {cfg.lr:g})")
-            result.losses.extend(values)
-            if on_step is not None:
-                on_step(step, values[-1])
+    for done, values, checking in run_steps(engine, cfg.steps, check_every if check is not None else 0):
+        for i, v in enumerate(values):
+            if not math.isfinite(v):
+                raise NonFiniteLoss(f"{cfg.task}: non-finite training loss {v} at step {done - len(values) + i} "
+                                    f"(lr {cfg.lr:g})")
+        result.losses.extend(values)
+        if on_step is not None:
+            on_step(done - 1, values[-1])
         if checking and check(done):
             result.steps, result.stopped_early = done, done < cfg.steps
             return result
     result.steps = cfg.steps
     return result
+
+
+def run_steps(engine, steps: int, check_every: int = 0):
+    """Step `engine` through `steps` steps. After every step that reads losses back (each `READ_EVERY` steps, each
+    `check_every` steps when it is > 0, and the last) yield (steps done, the losses since the last read-back,
+    whether this is a check); the caller stops early by leaving the loop."""
+    pending = 0
+    for step in range(steps):
+        engine.step(step)
+        pending += 1
+        done = step + 1
+        checking = check_every > 0 and (done % check_every == 0 or done == steps)
+        if pending == READ_EVERY or done == steps or checking:
+            yield done, engine.losses(done - pending, done), checking
+            pending = 0
 
 
 def make_engine(model: nn.Module, feed, cfg: TrainConfig, device: torch.device) -> "EagerEngine | GraphEngine":
@@ -199,48 +206,59 @@ class GraphEngine:
         self.counters[f].add_(1)
         self.t.add_(1)
 
-    def _stream(self) -> torch.cuda.Stream:
-        """Where warm-up and capture run: the current stream when it is a side stream of its own (a training
-        side by side, `proxies.side_by_side`, must keep all its work there), else a fresh side stream."""
-        current = torch.cuda.current_stream(self.device)
-        if current != torch.cuda.default_stream(self.device):
-            return current
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(current)
-        return side
-
-    def _capture(self) -> None:
-        # capture_begin/end rather than torch.cuda.graph, which synchronises the whole device and empties the
-        # allocator's cache; thread-local, so trainings beside this one keep launching on their own streams; the
-        # lock keeps two captures apart
-        stream = self._stream()
-        with _CAPTURE, torch.cuda.stream(stream):
-            for f in range(len(self.feeds)):
-                self.opt.zero_grad(set_to_none=True)
-                g = torch.cuda.CUDAGraph()
-                g.capture_begin(capture_error_mode="thread_local")
-                try:
-                    self._body(f)
-                finally:
-                    g.capture_end()
-                self.graphs.append(g)
-        torch.cuda.current_stream(self.device).wait_stream(stream)
-
     def step(self, step: int) -> None:
         f, _ = self.feeds.feed_of(step)
         if step < self.warm:  # eager, off the default stream as capture requires; real training steps
-            side = self._stream()
-            with torch.cuda.stream(side):
-                self.opt.zero_grad(set_to_none=True)
-                self._body(f)
-            torch.cuda.current_stream(self.device).wait_stream(side)
+            eager_off_default(self.device, lambda: self.opt.zero_grad(set_to_none=True), lambda: self._body(f))
             return
         if not self.graphs:
-            self._capture()
+            self.graphs = capture_steps(self.device, len(self.feeds), lambda: self.opt.zero_grad(set_to_none=True),
+                                        self._body)
         self.graphs[f].replay()
 
     def losses(self, a: int, b: int) -> list[float]:
         return self.hist[a:b].cpu().tolist()
+
+
+def side_stream(device: torch.device) -> torch.cuda.Stream:
+    """Where warm-up and capture run: the current stream when it is a side stream of its own (a training side by
+    side, `proxies.side_by_side`, must keep all its work there), else a fresh side stream."""
+    current = torch.cuda.current_stream(device)
+    if current != torch.cuda.default_stream(device):
+        return current
+    side = torch.cuda.Stream(device)
+    side.wait_stream(current)
+    return side
+
+
+def eager_off_default(device: torch.device, zero_grad: Callable[[], None], body: Callable[[], None]) -> None:
+    """One eager step on a side stream (a graph's warm-up steps: capture needs them off the default stream)."""
+    side = side_stream(device)
+    with torch.cuda.stream(side):
+        zero_grad()
+        body()
+    torch.cuda.current_stream(device).wait_stream(side)
+
+
+def capture_steps(device: torch.device, n: int, zero_grad: Callable[[], None],
+                  body: Callable[[int], None]) -> list[torch.cuda.CUDAGraph]:
+    """One CUDA graph of `body(f)` for each feed f < n. capture_begin/end rather than torch.cuda.graph, which
+    synchronises the whole device and empties the allocator's cache; thread-local, so trainings beside this one
+    keep launching on their own streams; the lock keeps two captures apart."""
+    graphs = []
+    stream = side_stream(device)
+    with _CAPTURE, torch.cuda.stream(stream):
+        for f in range(n):
+            zero_grad()
+            g = torch.cuda.CUDAGraph()
+            g.capture_begin(capture_error_mode="thread_local")
+            try:
+                body(f)
+            finally:
+                g.capture_end()
+            graphs.append(g)
+    torch.cuda.current_stream(device).wait_stream(stream)
+    return graphs
 
 
 @torch.no_grad()
