@@ -17,6 +17,7 @@ start, which is exactly the narrower (or absent) shift.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -31,6 +32,10 @@ from proxies.train import (WARMUP_STEPS, TrainConfig, autocast, capture_steps, e
 
 BETAS = (0.9, 0.95)  # proxies.train.make_optimizer's
 EPS = 1e-8
+# PyTorch's CPU attention kernel has no vmap batching rule (CUDA's have): torch.func then runs it once per point
+# and says so at every call site; the result is the same, so the note is not repeated to the user
+warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented the "
+                                          "batching rule", category=UserWarning)
 
 
 class StackedModel(nn.Module):

@@ -51,6 +51,10 @@ def shift_masks(model: torch.nn.Module, widths: list[int], device: torch.device)
     return masks
 
 
+def _points(k: int) -> str:
+    return f"{k} point" + ("s" if k != 1 else "")
+
+
 def _outcomes(res: StackedResult, values: list, wall: float) -> list[Outcome]:
     return [Outcome(None, NonFiniteLoss(err), wall) if err else Outcome(v, None, wall)
             for v, err in zip(values, res.errors)]
@@ -83,7 +87,7 @@ def recall_stacked(layout: Layout, budget: Budget, data: RecallData, device: tor
         return ok
 
     every = budget.recall_check_every or max(1, data.steps // 20)
-    phase = f"{data.phase} stacked {len(recipes)} points"
+    phase = f"{data.phase} {_points(len(recipes))} stacked"
     on_step = (lambda s, losses: progress(phase, s, min(losses))) if progress else None
     res = train_stacked(stacked, feeds, tcfg, lrs, device, masks=masks,
                         check=check if budget.recall_target > 0 else None, check_every=every,
@@ -108,7 +112,7 @@ def lm_stacked(layout: Layout, budget: Budget, data: LMCorpus, device: torch.dev
     tcfg = TrainConfig(steps=budget.lm_steps, lr=0.0, weight_decay=budget.weight_decay,
                        warmup_frac=budget.warmup_frac, precision=budget.precision,
                        graph=budget.uses_graph(str(device)), task="lm")
-    phase = f"lm stacked {len(lrs)} points"
+    phase = f"lm {_points(len(lrs))} stacked"
     on_step = (lambda s, losses: progress(phase, s, min(losses))) if progress else None
     res = train_stacked(stacked, feed, tcfg, lrs, device, on_step=on_step)
     batches = lm_eval_batches(data, budget.lm_batch, budget.lm_seq_len, budget.lm_eval_tokens)
