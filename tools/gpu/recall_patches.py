@@ -13,6 +13,7 @@ a mixer option or a budget knob of the product, with its tests.
     nonorm   mamba2's and hgrn2's output RMSNorm (no gate after it) left out: the readout keeps its own scale
     gain     mamba2's and hgrn2's output RMSNorm gain 0.1 at init instead of 1
     nod      mamba2's skip D zero at init instead of 1
+    spread   retnet's fixed decays spread over the reference's 8-head range (1 - 2^-5 .. 1 - 2^-12) at any head count
 """
 from __future__ import annotations
 
@@ -96,7 +97,17 @@ def nod(model):
         nn.init.zeros_(m.D)
 
 
-PATCHES = {"nonorm": nonorm, "gain": gain, "nod": nod, "conv": conv, "zero_o": zero_o, "l2qk": l2qk, "slow": slow, "shift1": shift1}
+def spread(model):
+    """retnet's fixed decays spread over the range the reference's 8 heads cover, 1 - 2^-5 .. 1 - 2^-12, at any
+    head count (1 - 2^(-5 - 7 h / (H - 1))); with 2 heads the formula's own are 1 - 2^-5 and 1 - 2^-6."""
+    for m in _mixers(model, {"retnet"}):
+        H = m.log_decay.numel()
+        expo = -5.0 - 7.0 * torch.arange(H, dtype=torch.float64) / max(1, H - 1)
+        m.log_decay.copy_((1.0 - 2.0 ** expo).log().float())
+
+
+PATCHES = {"nonorm": nonorm, "gain": gain, "nod": nod, "spread": spread, "conv": conv, "zero_o": zero_o,
+           "l2qk": l2qk, "slow": slow, "shift1": shift1}
 
 
 def apply(model, spec: str):
