@@ -16,6 +16,7 @@ start, which is exactly the narrower (or absent) shift.
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ class StackedModel(nn.Module):
         self.base = model  # its own parameters are never read: the stacked ones replace them in `forward`
         self.k = k
         self.params = nn.ParameterDict({
-            _key(n): nn.Parameter(p.detach().unsqueeze(0).repeat(k, *([1] * p.dim())).clone())
+            _key(n): nn.Parameter(p.detach().unsqueeze(0).repeat(k, *([1] * p.dim())))
             for n, p in model.named_parameters()})
         self.names = {_key(n): n for n, _ in model.named_parameters()}
 
@@ -60,8 +61,6 @@ class StackedModel(nn.Module):
 
     def point(self, i: int) -> nn.Module:
         """Point i as a plain model (a copy of the base with the point's weights)."""
-        import copy
-
         out = copy.deepcopy(self.base)
         with torch.no_grad():
             state = {self.names[k]: p[i].detach().clone() for k, p in self.params.items()}
