@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The engine measurements of docs/engine.md in one run: the GPU tests of the new paths, then one-by-one vs
 # compiled cores vs streams vs a stacked sweep, then one full quick evaluation with and without stack_sweep.
-#   bash tools/gpu/engine.sh [tests|bench|evaluate|all]      (default all; each stage prints as it goes)
+#   bash tools/gpu/engine.sh [tests|bench|evaluate|whole|all]    (default all = tests, bench, evaluate; each stage
+#                                                                 prints as it goes; whole: the whole model compiled
+#                                                                 and captured, tens of seconds of compiling a layout)
 # Run after `bash scripts/setup.sh` on a CUDA machine; RESULTS (default gpu-results) receives each stage's output.
 set -uo pipefail
 RESULTS=${RESULTS:-gpu-results}; mkdir -p "$RESULTS"
@@ -23,10 +25,9 @@ if [[ $STAGE == tests || $STAGE == all ]]; then
 fi
 if [[ $STAGE == bench || $STAGE == all ]]; then
   bench one
+  bench stack4 --stack 4
   bench compile --set impl=compile
   bench streams4 --streams 4
-  bench stack4 --stack 4
-  bench whole_compile --set torch_compile=true --set graph=on
 fi
 if [[ $STAGE == evaluate || $STAGE == all ]]; then
   for mode in side_by_side stack_sweep; do
@@ -39,4 +40,7 @@ if [[ $STAGE == evaluate || $STAGE == all ]]; then
     python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print({k: d[k] for k in ('recall', 'perplexity',
       'recall_lr', 'recall_token_shift', 'lm_lr', 'recall_steps', 'wall_time_s')})" "$RESULTS/evaluate_$mode.json"
   done
+fi
+if [[ $STAGE == whole ]]; then
+  bench whole_compile --set torch_compile=true --set graph=on
 fi
