@@ -33,8 +33,8 @@ from proxies.train import (WARMUP_STEPS, TrainConfig, autocast, capture_steps, e
 
 BETAS = (0.9, 0.95)  # proxies.train.make_optimizer's
 EPS = 1e-8
-# PyTorch's CPU attention kernel has no vmap batching rule (CUDA's have): torch.func then runs it once per point
-# and says so at every call site; the result is the same, so the note is not repeated to the user
+# an attention kernel without a vmap batching rule (PyTorch's CPU one) runs once per point under torch.func, which
+# says so at every call site; the result is the same, so the note is not repeated to the user
 warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented the "
                                           "batching rule", category=UserWarning)
 
