@@ -74,14 +74,19 @@ def bench_proxy(layouts: list[str], budget: Budget, device: str, *, steps: int =
     return rows
 
 
+def _random_feed(budget: Budget, task: str, total: int, dev: torch.device) -> TableFeed:
+    """Random tokens at the task's training shapes, `total` batches."""
+    B, T, V = task_shape(budget, task)
+    x = torch.randint(0, V, (max(2 * B, 256), T + 1), generator=torch.Generator().manual_seed(0))
+    return TableFeed.shuffled(x[:, :-1], x[:, 1:], B, total, 0, dev)
+
+
 class _Run:
     """A model, its engine and a feed of random tokens at the task's shapes, ready to step."""
 
     def __init__(self, layout: Layout, budget: Budget, dev: torch.device, total: int, task: str) -> None:
-        B, T, V = task_shape(budget, task)
-        self.model = build_model(layout, budget, V, seed=0).to(dev)
-        x = torch.randint(0, V, (max(2 * B, 256), T + 1), generator=torch.Generator().manual_seed(0))
-        feed = TableFeed.shuffled(x[:, :-1], x[:, 1:], B, total, 0, dev)
+        self.model = build_model(layout, budget, task_shape(budget, task)[2], seed=0).to(dev)
+        feed = _random_feed(budget, task, total, dev)
         cfg = TrainConfig(steps=total, lr=1e-4, precision=budget.precision, graph=budget.uses_graph(str(dev)))
         self.engine = make_engine(runnable(self.model, budget), feed, cfg, dev)
         self.step_no, self.dev = 0, dev
@@ -209,13 +214,10 @@ class _StackedRun(_Run):
 
     def __init__(self, layout: Layout, budget: Budget, dev: torch.device, total: int, task: str, stack: int) -> None:
         from proxies.feeds import RoundRobin
-        from proxies.stacked import StackedEngine, StackedModel
+        from proxies.stacked import StackedEngine, StackedModel, stackable
 
-        B, T, V = task_shape(budget, task)
-        self.model = build_model(layout, replace(budget, impl="chunk") if budget.impl == "auto" else budget, V,
-                                 seed=0).to(dev)
-        x = torch.randint(0, V, (max(2 * B, 256), T + 1), generator=torch.Generator().manual_seed(0))
-        feed = TableFeed.shuffled(x[:, :-1], x[:, 1:], B, total, 0, dev)
+        self.model = build_model(layout, stackable(budget), task_shape(budget, task)[2], seed=0).to(dev)
+        feed = _random_feed(budget, task, total, dev)
         cfg = TrainConfig(steps=total, lr=0.0, precision=budget.precision, graph=budget.uses_graph(str(dev)))
         stacked = StackedModel(self.model, stack)
         stacked.train()

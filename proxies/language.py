@@ -28,14 +28,23 @@ class LMRun:
     model: HybridLM
 
 
+def lm_feed(budget: Budget, data: LMCorpus, device: torch.device, seed: int) -> WindowFeed:
+    """Random windows of the corpus's training part, the same for every point of a sweep."""
+    split = lm_split(data, budget.lm_seq_len)
+    return WindowFeed.random(split.train, budget.lm_batch, budget.lm_seq_len, budget.lm_steps, seed, device)
+
+
+def lm_config(budget: Budget, device: torch.device, lr: float) -> TrainConfig:
+    return TrainConfig(steps=budget.lm_steps, lr=lr, weight_decay=budget.weight_decay, warmup_frac=budget.warmup_frac,
+                       precision=budget.precision, graph=budget.uses_graph(str(device)), task="lm")
+
+
 def train_lm(layout: Layout, budget: Budget, data: LMCorpus, device: torch.device, seed: int, lr: float,
              progress: Progress | None = None) -> LMRun:
-    split = lm_split(data, budget.lm_seq_len)
-    feed = WindowFeed.random(split.train, budget.lm_batch, budget.lm_seq_len, budget.lm_steps, seed, device)
+    feed = lm_feed(budget, data, device, seed)
     model = build_model(layout, budget, data.vocab_size, seed).to(device)
     run = runnable(model, budget)
-    tcfg = TrainConfig(steps=budget.lm_steps, lr=lr, weight_decay=budget.weight_decay, warmup_frac=budget.warmup_frac,
-                       precision=budget.precision, graph=budget.uses_graph(str(device)), task="lm")
+    tcfg = lm_config(budget, device, lr)
     phase = f"lm lr={lr:g}"
     on_step = (lambda s, loss: progress(phase, s, loss)) if progress else None
     result = train(run, feed, tcfg, device, on_step)

@@ -87,6 +87,23 @@ def prepare_recall(budget: Budget, seed: int) -> RecallData:
     return RecallData("recall", suite_vocab(budget), budget.recall_steps or budget.mqar_steps, tasks)
 
 
+def recall_feeds(budget: Budget, data: RecallData, device: torch.device) -> RoundRobin:
+    """The training batches of every task, served in turn (one feed per task)."""
+    per_task = -(-data.steps // len(data.tasks))  # batches each task's feed serves
+    return RoundRobin([TableFeed.shuffled(*t.train, budget.mqar_batch, per_task, t.rows_seed, device)
+                       for t in data.tasks])
+
+
+def recall_config(budget: Budget, data: RecallData, device: torch.device, lr: float) -> TrainConfig:
+    return TrainConfig(steps=data.steps, lr=lr, weight_decay=budget.weight_decay, warmup_frac=budget.warmup_frac,
+                       precision=budget.precision, graph=budget.uses_graph(str(device)), task=data.phase)
+
+
+def check_every(budget: Budget, data: RecallData) -> int:
+    """Steps between early-stop checks."""
+    return budget.recall_check_every or max(1, data.steps // 20)
+
+
 def train_recall(layout: Layout, budget: Budget, data: RecallData, device: torch.device, seed: int, lr: float,
                  progress: Progress | None = None, solved_elsewhere: threading.Event | None = None) -> RecallRun:
     """Train one model on `data` at learning rate `lr` and score it.
@@ -94,13 +111,10 @@ def train_recall(layout: Layout, budget: Budget, data: RecallData, device: torch
     `solved_elsewhere` (with `recall_stop_sweep`) is shared by a sweep's points: a point that reaches
     `recall_target` sets it, and every point stops at its next check once it is set."""
     n = len(data.tasks)
-    per_task = -(-data.steps // n)  # batches each task's feed serves
-    feeds = RoundRobin([TableFeed.shuffled(*t.train, budget.mqar_batch, per_task, t.rows_seed, device)
-                        for t in data.tasks])
+    feeds = recall_feeds(budget, data, device)
     model = build_model(layout, budget, data.vocab_size, seed).to(device)
     run = runnable(model, budget)
-    tcfg = TrainConfig(steps=data.steps, lr=lr, weight_decay=budget.weight_decay, warmup_frac=budget.warmup_frac,
-                       precision=budget.precision, graph=budget.uses_graph(str(device)), task=data.phase)
+    tcfg = recall_config(budget, data, device, lr)
     batch = 2 * budget.mqar_batch
 
     def accuracy(pair: Pair) -> tuple[float, float]:
@@ -115,7 +129,7 @@ def train_recall(layout: Layout, budget: Budget, data: RecallData, device: torch
             solved_elsewhere.set()
         return done
 
-    every = budget.recall_check_every or max(1, data.steps // 20)
+    every = check_every(budget, data)
     phase = f"{data.phase} lr={lr:g}" + (f" shift={budget.token_shift}" if budget.recall_shifts else "")
     on_step = (lambda s, loss: progress(phase, s, loss)) if progress else None
     result = train(run, feeds, tcfg, device, on_step, check=solved if budget.recall_target > 0 else None,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
+from proxies.budget import Budget
 from proxies.feeds import RoundRobin
 from proxies.train import (WARMUP_STEPS, TrainConfig, autocast, capture_steps, eager_off_default, lr_at,
                            run_steps)
@@ -68,6 +69,12 @@ class StackedModel(nn.Module):
         return out
 
 
+def stackable(budget: Budget) -> Budget:
+    """The budget a stacked model is built at: `impl=auto` means the chunked forms (the Triton kernels have no
+    vmap batching rule; `proxies.budget_rules` refuses the other implementations that cannot run under vmap)."""
+    return replace(budget, impl="chunk") if budget.impl == "auto" else budget
+
+
 def _key(name: str) -> str:
     return name.replace(".", "/")  # ParameterDict keys may not hold dots
 
@@ -89,7 +96,7 @@ class StackedAdamW:
 
     def __init__(self, model: StackedModel, weight_decay: float, grad_clip: float, lr: torch.Tensor,
                  masks: dict[str, torch.Tensor] | None = None) -> None:
-        self.model, self.grad_clip, self.lr = model, grad_clip, lr
+        self.grad_clip, self.lr = grad_clip, lr
         self.params = list(model.params.items())
         self.decay = {k: weight_decay if p.dim() >= 3 and "embed" not in model.names[k] else 0.0
                       for k, p in self.params}

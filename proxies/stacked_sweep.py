@@ -19,21 +19,16 @@ import torch
 
 from proxies.build import build_model
 from proxies.budget import Budget
-from proxies.feeds import RoundRobin, TableFeed, WindowFeed
-from proxies.language import LMRun
-from proxies.lm_data import LMCorpus, lm_eval_batches, lm_split
-from proxies.recall import RecallData, RecallRun
+from proxies.language import LMRun, lm_config, lm_feed
+from proxies.lm_data import LMCorpus, lm_eval_batches
+from proxies.recall import RecallData, RecallRun, check_every, recall_config, recall_feeds
 from proxies.side_by_side import Outcome
-from proxies.stacked import StackedModel, StackedResult, eval_stacked, train_stacked
+from proxies.stacked import StackedModel, StackedResult, eval_stacked, stackable, train_stacked
 from proxies.sweep import Sweep, SweepResult, raise_unexpected, settle
-from proxies.train import NonFiniteLoss, TrainConfig, chunks
+from proxies.train import NonFiniteLoss, chunks
 from search_space.layout import Layout
 
 Progress = Callable[[str, int, float], None]
-
-
-def _stackable(budget: Budget) -> Budget:
-    return replace(budget, impl="chunk") if budget.impl == "auto" else budget
 
 
 def shift_masks(model: torch.nn.Module, widths: list[int], device: torch.device) -> dict[str, torch.Tensor]:
@@ -64,16 +59,13 @@ def recall_stacked(layout: Layout, budget: Budget, data: RecallData, device: tor
                    recipes: list[tuple[float, int]], progress: Progress | None = None) -> list[Outcome]:
     t0 = time.perf_counter()
     lrs, widths = [lr for lr, _ in recipes], [w for _, w in recipes]
-    budget = _stackable(replace(budget, token_shift=max(widths)))
+    budget = stackable(replace(budget, token_shift=max(widths)))
     n = len(data.tasks)
-    per_task = -(-data.steps // n)
-    feeds = RoundRobin([TableFeed.shuffled(*t.train, budget.mqar_batch, per_task, t.rows_seed, device)
-                        for t in data.tasks])
+    feeds = recall_feeds(budget, data, device)
     model = build_model(layout, budget, data.vocab_size, seed).to(device)
     masks = shift_masks(model, widths, device)
     stacked = StackedModel(model, len(recipes))
-    tcfg = TrainConfig(steps=data.steps, lr=0.0, weight_decay=budget.weight_decay, warmup_frac=budget.warmup_frac,
-                       precision=budget.precision, graph=budget.uses_graph(str(device)), task=data.phase)
+    tcfg = recall_config(budget, data, device, 0.0)  # the rates are the points'
     batch = 2 * budget.mqar_batch
 
     def per_point(pair) -> list[tuple[float, float]]:  # (accuracy, loss per scored position) of every point
@@ -86,7 +78,7 @@ def recall_stacked(layout: Layout, budget: Budget, data: RecallData, device: tor
             ok = [o and acc >= budget.recall_target for o, (acc, _) in zip(ok, per_point(t.val))]
         return ok
 
-    every = budget.recall_check_every or max(1, data.steps // 20)
+    every = check_every(budget, data)
     phase = f"{data.phase} {_points(len(recipes))} stacked"
     on_step = (lambda s, losses: progress(phase, s, min(losses))) if progress else None
     res = train_stacked(stacked, feeds, tcfg, lrs, device, masks=masks,
@@ -105,13 +97,10 @@ def recall_stacked(layout: Layout, budget: Budget, data: RecallData, device: tor
 def lm_stacked(layout: Layout, budget: Budget, data: LMCorpus, device: torch.device, seed: int, lrs: list[float],
                progress: Progress | None = None) -> list[Outcome]:
     t0 = time.perf_counter()
-    budget = _stackable(budget)
-    split = lm_split(data, budget.lm_seq_len)
-    feed = WindowFeed.random(split.train, budget.lm_batch, budget.lm_seq_len, budget.lm_steps, seed, device)
+    budget = stackable(budget)
+    feed = lm_feed(budget, data, device, seed)
     stacked = StackedModel(build_model(layout, budget, data.vocab_size, seed).to(device), len(lrs))
-    tcfg = TrainConfig(steps=budget.lm_steps, lr=0.0, weight_decay=budget.weight_decay,
-                       warmup_frac=budget.warmup_frac, precision=budget.precision,
-                       graph=budget.uses_graph(str(device)), task="lm")
+    tcfg = lm_config(budget, device, 0.0)  # the rates are the points'
     phase = f"lm {_points(len(lrs))} stacked"
     on_step = (lambda s, losses: progress(phase, s, min(losses))) if progress else None
     res = train_stacked(stacked, feed, tcfg, lrs, device, on_step=on_step)
