@@ -5,16 +5,21 @@ MQAR shapes runs about 4,400 kernels, most of them element-wise: docs/engine.md)
 kernels run, not by the arithmetic. TorchInductor fuses those chains (Triton kernels on CUDA, C++ on a CPU); the
 matrix products stay cuBLAS calls. Each compiled form is traced whole (`fullgraph=True`) at static shapes
 (`dynamic=False`): a new shape, dtype, gate kind or autocast state compiles once more, and TorchInductor's cache
-on disk makes a later process reuse what an earlier one compiled. Compilation is serialised by `torch._dynamo`'s
-own lock, so forms may be called from several threads (the side-by-side trainings of `proxies.side_by_side`); a
-caller that captures CUDA graphs must run a call at every shape before capturing it (the graph engine warms up
-eagerly first), so that no compilation happens inside a capture.
+on disk makes a later process reuse what an earlier one compiled.
 
-The recompile limit of `torch._dynamo` (per traced function, 8 by default) is raised to `RECOMPILE_LIMIT`: one
-proxy calls a form at a handful of shapes per mixer kind, and a search over several mixer kinds calls it at more.
+Forms may be called from several threads (the side-by-side trainings of `proxies.side_by_side`), and calls are
+serialised: compiling traces the form with torch.fx, which raises a process-wide flag, and on torch up to 2.11 a
+compiled function entered from another thread while that flag is up fails ("Detected that you are using FX to
+symbolically trace a dynamo-optimized function"), seen on the GPU host when one training compiled its evaluation
+shapes while the others still trained. So one lock covers every call of every form (a call is host-side kernel
+launches; the CUDA-graph engine calls forms only while warming up and capturing), and the backward is compiled
+with its forward (`force_non_lazy_backward_lowering`) rather than lazily at the first backward, outside the lock.
+A caller that captures CUDA graphs must run a call at every shape before capturing it (the graph engine warms up
+eagerly first), so that no compilation happens inside a capture.
 """
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Callable
 
@@ -22,7 +27,8 @@ import torch
 
 RECOMPILE_LIMIT = 128
 
-_lock = threading.Lock()
+_lock = threading.Lock()  # making forms
+_calls = threading.RLock()  # calling them
 _forms: dict[Callable, Callable] = {}
 
 
@@ -32,5 +38,15 @@ def compiled(form: Callable) -> Callable:
         if form not in _forms:
             config = torch._dynamo.config
             config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
-            _forms[form] = torch.compile(form, fullgraph=True, dynamic=False)
+            torch._functorch.config.force_non_lazy_backward_lowering = True
+            _forms[form] = _one_call_at_a_time(torch.compile(form, fullgraph=True, dynamic=False))
         return _forms[form]
+
+
+def _one_call_at_a_time(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        with _calls:
+            return fn(*args, **kwargs)
+
+    return call

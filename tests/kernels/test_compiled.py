@@ -81,3 +81,40 @@ def _to32(x):
     if isinstance(x, dict):
         return {k: _to32(v) for k, v in x.items()}
     return x
+
+
+def test_a_form_called_while_another_thread_traces_waits_instead_of_failing():
+    """Compiling raises torch.fx's process-wide tracing flag; a compiled function entered from another thread while
+    it is up fails on torch <= 2.11 (seen on the GPU host). Calls of the forms are serialised, so a call waits until
+    the tracing call has returned. Here the tracing call is simulated (the flag raised inside a serialised call)."""
+    import threading
+    import time
+
+    import torch.fx._symbolic_trace as fx_trace
+
+    from kernels.compiled import _one_call_at_a_time
+
+    x = make_inputs(12, gate="channel", seed=12, dtype=torch.float32)
+    _gla(**x)  # compiled before the race: the other thread's call is a cached one
+    inside = threading.Event()
+
+    @_one_call_at_a_time
+    def tracing():
+        fx_trace._is_fx_tracing_flag = True
+        inside.set()
+        time.sleep(0.5)
+        fx_trace._is_fx_tracing_flag = False
+
+    t = threading.Thread(target=tracing)
+    t.start()
+    inside.wait()
+    try:
+        o, _ = _gla(**x)  # without the serialising lock: "Detected that you are using FX to symbolically trace ..."
+    finally:
+        t.join()
+    assert torch.isfinite(o).all()
+
+
+def test_the_backward_is_compiled_with_its_forward():
+    compiled(gla_chunk)
+    assert torch._functorch.config.force_non_lazy_backward_lowering
