@@ -45,6 +45,13 @@ def recording_calls(calls: list) -> contextlib.AbstractContextManager[None]:
     return _setting("recording", calls, None)
 
 
+def stacking() -> contextlib.AbstractContextManager[None]:
+    """Inside it, attention is computed by `masked_attention` rather than SDPA: the model runs under
+    `torch.func.vmap` over stacked weights (`proxies.stacked`), and CUDA's memory-efficient attention kernel, batched
+    by vmap, fails in its backward ("LSE is not correctly aligned", fp32 on the H200, torch 2.11)."""
+    return _setting("stacking", True, False)
+
+
 def _record(op: str, q, v, g, scale) -> torch.Tensor | None:
     calls = getattr(_state, "recording", None)
     if calls is None:
@@ -98,6 +105,8 @@ def causal_attention(q, k, v, window: int | None = None, *, impl: str = "auto"):
     `impl="recurrent"` runs the plain reference (one query at a time, explicit softmax)."""
     if impl == "recurrent" and not is_counting():
         return attention_reference(q, k, v, window)
+    if getattr(_state, "stacking", False) and not is_counting():
+        return masked_attention(q, k, v, window)
     if window is not None and window < q.shape[1]:
         if is_counting():
             return _window_op(q, k, v, window)
@@ -118,6 +127,19 @@ def attention_reference(q, k, v, window: int | None = None):
         p = torch.softmax(torch.einsum("bhd,bshd->bhs", q[:, t], k[:, lo : t + 1]) * D**-0.5, dim=-1)
         outs.append(torch.einsum("bhs,bshd->bhd", p, v[:, lo : t + 1]))
     return torch.stack(outs, dim=1).to(out_dtype)
+
+
+def masked_attention(q, k, v, window: int | None = None):
+    """(Windowed) causal softmax attention written out: all scores at once, masked, softmax in float32 or wider."""
+    T, D = q.shape[1], q.shape[-1]
+    i = torch.arange(T, device=q.device)
+    visible = i[None, :] <= i[:, None]  # (T, T) query x key
+    if window is not None:
+        visible = visible & (i[:, None] - i[None, :] < window)
+    scores = torch.einsum("bthd,bshd->bhts", q, k) * D**-0.5
+    scores = scores.to(torch.promote_types(scores.dtype, torch.float32))
+    p = torch.softmax(scores.masked_fill(~visible, float("-inf")), dim=-1)
+    return torch.einsum("bhts,bshd->bthd", p.to(v.dtype), v)
 
 
 def _window_attention(q, k, v, window: int):

@@ -7,7 +7,8 @@ along a leading dimension and the model runs once under `torch.func.vmap` over t
 op is launched once for all K points on K times the work. Every point sees the same batches (a sweep's data
 depend on the seed only), has its own learning rate, its own gradient clipping, its own AdamW state, and can be
 frozen on its own (an early stop, a divergence): the same training as K separate runs of `proxies.train` up to
-float reordering (tests/proxies/test_stacked.py).
+float reordering (tests/proxies/test_stacked.py). Attention inside a stacked model is written out
+(`proxies.ops.masked_attention`) instead of SDPA: vmap-batched, CUDA's memory-efficient kernel fails in its backward.
 
 A point may train only part of a parameter (`masks`): the recall sweep stacks points of different token-shift
 widths into one model with the widest shift, each point's shift taps outside its own width frozen at their zero
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
+from proxies import ops
 from proxies.budget import Budget
 from proxies.feeds import RoundRobin
 from proxies.train import (WARMUP_STEPS, TrainConfig, autocast, capture_steps, eager_off_default, lr_at,
@@ -34,10 +35,6 @@ from proxies.train import (WARMUP_STEPS, TrainConfig, autocast, capture_steps, e
 
 BETAS = (0.9, 0.95)  # proxies.train.make_optimizer's
 EPS = 1e-8
-# an attention kernel without a vmap batching rule (PyTorch's CPU one) runs once per point under torch.func, which
-# says so at every call site; the result is the same, so the note is not repeated to the user
-warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented the "
-                                          "batching rule", category=UserWarning)
 
 
 class StackedModel(nn.Module):
@@ -58,7 +55,8 @@ class StackedModel(nn.Module):
             return functional_call(self.base, params, (x,))
 
         stacked = {self.names[k]: p for k, p in self.params.items()}
-        return vmap(one, in_dims=(0, None), randomness="same")(stacked, tokens)
+        with ops.stacking():
+            return vmap(one, in_dims=(0, None), randomness="same")(stacked, tokens)
 
     def point(self, i: int) -> nn.Module:
         """Point i as a plain model (a copy of the base with the point's weights)."""

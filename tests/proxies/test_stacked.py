@@ -9,6 +9,7 @@ from proxies import registry
 from proxies.budget import get_budget
 from proxies.build import build_model
 from proxies.feeds import TableFeed
+from proxies.ops import stacking
 from proxies.stacked import StackedModel, eval_stacked, train_stacked
 from proxies.train import TrainConfig, chunks, eval_batches, train
 from search_space.layout import Layout
@@ -37,7 +38,8 @@ def test_stacked_points_train_as_separate_runs(mixer):
     separate = []
     for lr in LRS:
         m = _model(layout)
-        separate.append((train(m, _feed(x), TrainConfig(steps=STEPS, lr=lr, precision="fp32"), CPU).losses, m))
+        with stacking():  # attention by the stacked models' formula, so that the runs agree to float reordering
+            separate.append((train(m, _feed(x), TrainConfig(steps=STEPS, lr=lr, precision="fp32"), CPU).losses, m))
     stacked = StackedModel(_model(layout), len(LRS))
     res = train_stacked(stacked, _feed(x), TrainConfig(steps=STEPS, lr=0.0, precision="fp32"), LRS, CPU)
     assert res.steps == [STEPS] * 3 and res.errors == [None] * 3
@@ -110,3 +112,36 @@ def test_points_never_touch_each_other():
     assert a.losses[0] == b.losses[1]
     for (name, p), q in zip(alone.point(0).named_parameters(), beside.point(1).parameters()):
         assert torch.equal(p, q), name
+
+
+@pytest.mark.parametrize("T, window", [(13, None), (17, 5)])
+def test_the_written_out_attention_of_stacked_models_matches_the_reference(T, window):
+    from proxies.ops import attention_reference, masked_attention
+
+    g = torch.Generator().manual_seed(T)
+    q, k, v = (torch.randn(2, T, 3, 8, generator=g, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    grads = {}
+    for name, fn in (("ref", attention_reference), ("masked", masked_attention)):
+        o = fn(q, k, v, window)
+        grads[name] = (o, *torch.autograd.grad((o * torch.linspace(-1, 1, o.numel(), dtype=o.dtype).view_as(o)).sum(),
+                                               (q, k, v)))
+    for got, want in zip(grads["masked"], grads["ref"]):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("layout", ["attn,gla", "swa,gdn"])
+def test_a_stacked_model_does_not_hand_attention_to_sdpa(layout, monkeypatch):
+    """vmap-batched SDPA fails in CUDA's memory-efficient backward; stacked models compute attention themselves."""
+    model = _model(layout)
+    x = _data()[:4, :-1]
+    want = model(x)
+
+    def refuse(*a, **k):
+        raise AssertionError("SDPA called by a stacked model")
+
+    monkeypatch.setattr("proxies.ops.F.scaled_dot_product_attention", refuse)
+    got = StackedModel(model, 2)(x)
+    torch.testing.assert_close(got[0], want, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(got[1], want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(AssertionError, match="SDPA called"):
+        model(x)  # the plain model still takes SDPA
