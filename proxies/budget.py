@@ -22,6 +22,7 @@ SUITE_KNOBS = ("recall_suite", "recall_ladder", "recall_tasks", "recall_noise", 
 # knobs added after results were first stored, each with the value those results were trained at: a knob at that
 # value stays out of the cache key, so the older results still match
 LATE_KNOBS: dict[str, Any] = {"token_shift": 0, "short_conv": False, "mamba2_norm": True, "hgrn2_norm": True,
+                              "retnet_decays": "paper",
                               "torch_compile": False, "recall_lrs": (), "recall_shifts": (), "lm_lrs": (),
                               "recall_target": 0.0, "recall_check_every": 0, "graph": "auto",
                               "recall_stop_sweep": False,
@@ -42,7 +43,7 @@ class Section:
 SECTIONS: dict[str, Section] = {
     "model": Section("the preset's name and the network every layout is built at",
                      ("name", "n_layers", "d_model", "n_heads", "chunk_size", "window", "match_width", "token_shift",
-                      "short_conv", "mamba2_norm", "hgrn2_norm")),
+                      "short_conv", "mamba2_norm", "hgrn2_norm", "retnet_decays")),
     "recall": Section("the MQAR task and the recall suite",
                       ("mqar_vocab", "mqar_seq_len", "mqar_kv_pairs", "mqar_train_examples", "mqar_test_examples",
                        "mqar_steps", "mqar_batch", "mqar_lr", "recall_suite", "recall_ladder", "recall_tasks",
@@ -113,6 +114,7 @@ class Budget:
     short_conv: bool = True  # gla, retnet, hgrn2, hgrn: a short conv after their projections (fla: use_short_conv)
     mamba2_norm: bool = False  # mamba2's gated RMSNorm before its output projection (mamba_ssm: rmsnorm)
     hgrn2_norm: bool = False  # hgrn2's RMSNorm before its output projection (flash-linear-attention: g_norm)
+    retnet_decays: str = "spread"  # retnet's per-head decays: "paper" (1 - 2^(-5-h)) or "spread" (the 8-head span)
     torch_compile: bool = False  # train and evaluate through torch.compile (same model; pays on long runs)
     graph: str = "auto"  # training step as one CUDA graph: auto (on CUDA unless torch_compile), on, off
     side_by_side: int = 0  # sweep points trained at once, each in a thread on its own CUDA stream (0: all on CUDA,

@@ -65,6 +65,7 @@ DOMAINS: dict[str, Domain] = {
     "short_conv": Flag(),
     "mamba2_norm": Flag(),
     "hgrn2_norm": Flag(),
+    "retnet_decays": Choice(("paper", "spread")),
     "stack_sweep": Flag(),
     "torch_compile": Flag(),
     "recall_lrs": FloatList(LearningRate(), min_len=0, max_len=16),

@@ -16,7 +16,7 @@ def mixer_options(budget: Budget) -> dict:
     """The budget's knobs that change the mixers themselves, whatever their widths (the proxy models' and the
     teacher's students'): the kernels' implementation and the architecture options."""
     return {"impl": budget.impl, "short_conv": budget.short_conv, "mamba2_norm": budget.mamba2_norm,
-            "hgrn2_norm": budget.hgrn2_norm}
+            "hgrn2_norm": budget.hgrn2_norm, "retnet_decays": budget.retnet_decays}
 
 
 def mixer_config(budget: Budget) -> MixerConfig:

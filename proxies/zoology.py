@@ -106,7 +106,8 @@ class _Case:
         c = self.case
         row = {"mixer": c.mixer, "seq_len": c.seq_len, "kv_pairs": c.kv_pairs, "d_model": c.d_model,
                "batch": self.budget.mqar_batch, "short_conv": self.budget.short_conv,
-               "mamba2_norm": self.budget.mamba2_norm, "hgrn2_norm": self.budget.hgrn2_norm}
+               "mamba2_norm": self.budget.mamba2_norm, "hgrn2_norm": self.budget.hgrn2_norm,
+               "retnet_decays": self.budget.retnet_decays}
         try:
             sweep = settle(self.sweep, [self.outcomes[i] for i in range(len(self.recipes))])
         except SweepFailed as exc:

@@ -45,7 +45,7 @@ def mixers(
     typer.echo(_table(rows, d_model, n_heads, context, match_width, window, options))
 
 
-def architecture(reference: bool) -> dict[str, bool]:
+def architecture(reference: bool) -> dict[str, Any]:
     """The knobs that change the mixers: the budgets' defaults (what a search trains and costs), or the
     references' forms (`MixerConfig`'s defaults)."""
     from dataclasses import fields
@@ -53,13 +53,13 @@ def architecture(reference: bool) -> dict[str, bool]:
     from proxies.budget import Budget
     from proxies.mixers.base import MixerConfig
 
-    knobs = ("short_conv", "mamba2_norm", "hgrn2_norm")
+    knobs = ("short_conv", "mamba2_norm", "hgrn2_norm", "retnet_decays")
     source = {f.name: f.default for f in fields(MixerConfig if reference else Budget)}
     return {k: source[k] for k in knobs}
 
 
 def mixer_rows(d_model: int, n_heads: int, context: int, match_width: bool = False,
-               window: int = 128, options: dict[str, bool] | None = None) -> list[dict[str, Any]]:
+               window: int = 128, options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """One dict per registered mixer, in the search space's order (attention first), built with `options` (the
     architecture knobs of `MixerConfig`; none: the references' forms)."""
     import torch
@@ -94,7 +94,7 @@ def mixer_rows(d_model: int, n_heads: int, context: int, match_width: bool = Fal
 
 
 def _table(rows: list[dict[str, Any]], d_model: int, n_heads: int, context: int, match_width: bool,
-           window: int, options: dict[str, bool]) -> str:
+           window: int, options: dict[str, Any]) -> str:
     cols = ("mixer", "params", "FLOPs/token", "state bytes", "FLOPs formula (per token)", "state formula")
     cells = [list(cols)] + [[r["mixer"], str(r["params"]), f"{r['flops_per_token']:.0f}", str(r["state_bytes"]),
                              r["flops_formula"], r["state_formula"]] for r in rows]
@@ -110,7 +110,11 @@ def _table(rows: list[dict[str, Any]], d_model: int, n_heads: int, context: int,
     off = [m for m in ("mamba2", "hgrn2") if not options[f"{m}_norm"]]
     if off:
         lines.append(f"{' and '.join(off)} without the norm before the output projection (the proxies' default)")
-    if not options["short_conv"] and not off:
+    spread = options["retnet_decays"] == "spread"
+    if spread:
+        lines.append("retnet's decays spread over the span of the paper's 8 heads at any head count (the proxies' "
+                     "default; costs unchanged)")
+    if not options["short_conv"] and not off and not spread:
         lines.append("every mixer as its reference has it (--reference)")
     lines.append("")
     lines.append("papers:")

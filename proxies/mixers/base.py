@@ -27,6 +27,7 @@ class MixerConfig:
     state_size: int = 16  # Mamba2 d_state (N)
     mamba2_norm: bool = True  # Mamba2's gated RMSNorm before its output projection (mamba_ssm's rmsnorm)
     hgrn2_norm: bool = True  # HGRN2's RMSNorm before its output projection (flash-linear-attention's g_norm)
+    retnet_decays: str = "paper"  # RetNet's fixed per-head decays: "paper" (1 - 2^(-5-h)) or "spread" (mixers/retnet.py)
     window: int = 128  # sliding-window attention
     chunk_size: int = 64
     rope_theta: float = 10000.0

@@ -1,6 +1,8 @@
 """`retnet`: multi-scale retention, the token mixer of RetNet (Sun et al., arXiv 2307.08621), their Section 2.
 
-Per head h, a fixed decay gamma_h = 1 - 2^(-5 - h) (h = 0 .. H-1), constant over time and data:
+Per head h, a fixed decay gamma_h = 1 - 2^(-5 - h) (h = 0 .. H-1), constant over time and data (`cfg.retnet_decays =
+"spread"`: 1 - 2^(-5 - 7 h / (H - 1)), the span of the paper's 8 heads at any head count; the proxies' default,
+since with 2 heads the paper's decays forget within ~64 tokens: docs/architecture.md):
     S_t = gamma_h S_{t-1} + k_t^T v_t,  o_t = q_t S_t / sqrt(dk/H)   (their recurrent form, Eq. 6)
 with q = rotary(x W_Q), k = rotary(x W_K) (the paper's xPos rotation; plain rotary here, as in
 flash-linear-attention's release), then MSR(x) = (swish(x W_G) * Norm_h(o)) W_O with a per-head RMSNorm
@@ -28,9 +30,18 @@ from proxies.mixers.common import (GatedRMSNorm, conv_costs, merge_heads, option
 from proxies.registry import MixerSpec, register
 
 
-def retention_decays(n_heads: int) -> torch.Tensor:
-    """gamma_h = 1 - 2^(-5 - h), h = 0 .. n_heads - 1 (float64)."""
-    return 1.0 - 2.0 ** (-5.0 - torch.arange(n_heads, dtype=torch.float64))
+DECAYS = ("paper", "spread")
+
+
+def retention_decays(n_heads: int, form: str = "paper") -> torch.Tensor:
+    """The fixed per-head decays (float64). "paper": gamma_h = 1 - 2^(-5 - h), h = 0 .. n_heads - 1, so the span
+    depends on the head count (8 heads: 1 - 2^-5 .. 1 - 2^-12; 2 heads: 1 - 2^-5 and 1 - 2^-6). "spread": the
+    8-head span at any head count, gamma_h = 1 - 2^(-5 - 7 h / (n_heads - 1))."""
+    if form not in DECAYS:
+        raise ValueError(f"retnet: decays must be one of {', '.join(DECAYS)}, got {form!r}")
+    h = torch.arange(n_heads, dtype=torch.float64)
+    step = 1.0 if form == "paper" else 7.0 / max(1, n_heads - 1)
+    return 1.0 - 2.0 ** (-5.0 - step * h)
 
 
 class RetNet(Mixer):
@@ -52,7 +63,7 @@ class RetNet(Mixer):
         self.g = nn.Linear(d, self.dv, bias=False)
         self.norm = GatedRMSNorm(self.dv // H)
         self.o = nn.Linear(self.dv, d, bias=False)
-        self.register_buffer("log_decay", retention_decays(H).log().float(), persistent=False)  # (H,)
+        self.register_buffer("log_decay", retention_decays(H, cfg.retnet_decays).log().float(), persistent=False)  # (H,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         H, theta = self.H, self.cfg.rope_theta

@@ -43,7 +43,8 @@ def test_json_has_numbers_at_the_given_width():
         assert "arXiv" in m["paper"] and m["flops_formula"] and m["state_formula"]
         assert m["params"] > 0 and m["flops_per_token"] > 0 and m["state_bytes"] > 0
     assert rows["hgrn"]["state_bytes"] == (d + 2 * 3 * d) * 2  # its state and its two convolutions' last 3 inputs
-    assert out["architecture"] == {"short_conv": True, "mamba2_norm": False, "hgrn2_norm": False}
+    assert out["architecture"] == {"short_conv": True, "mamba2_norm": False, "hgrn2_norm": False,
+                                   "retnet_decays": "spread"}
 
 
 def test_by_default_the_mixers_as_the_proxies_build_them_and_with_reference_as_their_papers():
@@ -58,7 +59,8 @@ def test_by_default_the_mixers_as_the_proxies_build_them_and_with_reference_as_t
     r = _run("--d-model", d, "--n-heads", 2, "--context", L, "--window", 64, "--format", "json", "--reference")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
-    assert out["architecture"] == {"short_conv": False, "mamba2_norm": True, "hgrn2_norm": True}
+    assert out["architecture"] == {"short_conv": False, "mamba2_norm": True, "hgrn2_norm": True,
+                                   "retnet_decays": "paper"}
     paper = {m["mixer"]: m for m in out["mixers"]}
     assert paper["hgrn"]["state_bytes"] == d * 2
     budget = get_budget("quick", {"d_model": d, "n_heads": 2, "window": 64})

@@ -48,13 +48,14 @@ def test_a_conv_size_of_one_leaves_the_mixer_as_its_paper_has_it():
 @pytest.mark.parametrize("preset", ["smoke", "quick", "standard"])
 def test_every_preset_builds_the_measured_architecture(preset):
     b = get_budget(preset)
-    assert (b.short_conv, b.mamba2_norm, b.hgrn2_norm) == (True, False, False)
+    assert (b.short_conv, b.mamba2_norm, b.hgrn2_norm, b.retnet_decays) == (True, False, False, "spread")
     key = proxy_settings(b)["budget"]  # a different model from the one results stored before were trained at
-    assert (key["short_conv"], key["mamba2_norm"], key["hgrn2_norm"]) == (True, False, False)
+    assert (key["short_conv"], key["mamba2_norm"], key["hgrn2_norm"], key["retnet_decays"]) == (True, False, False,
+                                                                                                  "spread")
 
 
 def test_off_keeps_the_old_cache_key_on_changes_it_and_bad_values_exit_cleanly():
-    reference = {"short_conv": "false", "mamba2_norm": "true", "hgrn2_norm": "true"}
+    reference = {"short_conv": "false", "mamba2_norm": "true", "hgrn2_norm": "true", "retnet_decays": "paper"}
     settings = proxy_settings(get_budget("smoke", reference))
     for knob in reference:  # results cached before the knobs existed (the references' forms) still match
         assert knob not in settings["budget"]
@@ -82,3 +83,36 @@ def test_an_output_norm_knob_drops_only_its_mixers_norm_and_keys_apart(knob, mix
     assert proxy_key(proxy_settings(get_budget("smoke", other))) != proxy_key(proxy_settings(get_budget("smoke")))
     with pytest.raises(BudgetError, match=knob):
         get_budget("smoke", {knob: "2"})
+
+
+def test_retnet_decays_spread_the_eight_head_span_over_any_head_count():
+    from proxies.mixers.retnet import retention_decays
+
+    paper8 = retention_decays(8)
+    assert paper8[0] == 1 - 2**-5 and paper8[-1] == 1 - 2**-12
+    torch.testing.assert_close(retention_decays(8, "spread"), paper8, rtol=0, atol=1e-15)  # 8 heads: the same
+    assert retention_decays(2).tolist() == [1 - 2**-5, 1 - 2**-6]
+    assert retention_decays(2, "spread").tolist() == [1 - 2**-5, 1 - 2**-12]
+    spread4 = retention_decays(4, "spread")
+    assert spread4[0] == 1 - 2**-5 and spread4[-1] == 1 - 2**-12 and (spread4.diff() > 0).all()
+    with pytest.raises(ValueError, match="decays"):
+        retention_decays(2, "wide")
+
+
+def test_the_retnet_decays_knob_sets_only_retnet_decays_and_keys_apart():
+    layout = Layout.parse("retnet,gla")
+    built = {form: build_model(layout, get_budget("smoke", {"retnet_decays": form}), 32, 0)
+             for form in ("paper", "spread")}
+    H = get_budget("smoke").n_heads
+    for form, model in built.items():
+        from proxies.mixers.retnet import retention_decays
+
+        torch.testing.assert_close(model.blocks[0].mixer.log_decay, retention_decays(H, form).log().float())
+    x = torch.randint(0, 32, (2, 33))
+    assert not torch.allclose(built["paper"](x), built["spread"](x))  # the decays reach the output
+    assert built["paper"].num_params() == built["spread"].num_params()
+    assert built["paper"].flops_per_token(64) == built["spread"].flops_per_token(64)
+    keys = {form: proxy_key(proxy_settings(get_budget("smoke", {"retnet_decays": form}))) for form in built}
+    assert keys["paper"] != keys["spread"]
+    with pytest.raises(BudgetError, match="retnet_decays"):
+        get_budget("smoke", {"retnet_decays": "wide"})
