@@ -14,8 +14,13 @@ symbolically trace a dynamo-optimized function"), seen on the GPU host when one 
 shapes while the others still trained. So one lock covers every call of every form (a call is host-side kernel
 launches; the CUDA-graph engine calls forms only while warming up and capturing), and the backward is compiled
 with its forward (`force_non_lazy_backward_lowering`) rather than lazily at the first backward, outside the lock.
-A caller that captures CUDA graphs must run a call at every shape before capturing it (the graph engine warms up
-eagerly first), so that no compilation happens inside a capture.
+
+Compiling, and the first launch of a compiled kernel (TorchInductor tunes some kernels then, timing them), may
+synchronise the device, which fails while another thread captures a CUDA graph ("operation not permitted when
+stream is capturing", seen on the GPU host when one training compiled its evaluation shapes while another
+captured). A caller that captures graphs holds `exclusive()` for the capture and for the eager warm-up steps before
+it (whose backward passes launch the compiled backward kernels first), so no form compiles or first runs during a
+capture; it must also run a call at every shape before capturing it, so that no compilation happens inside one.
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ import torch
 RECOMPILE_LIMIT = 128
 
 _lock = threading.Lock()  # making forms
-_calls = threading.RLock()  # calling them
+_calls = threading.RLock()  # calling them, and capturing CUDA graphs (`exclusive`)
 _forms: dict[Callable, Callable] = {}
 
 
@@ -41,6 +46,12 @@ def compiled(form: Callable) -> Callable:
             torch._functorch.config.force_non_lazy_backward_lowering = True
             _forms[form] = _one_call_at_a_time(torch.compile(form, fullgraph=True, dynamic=False))
         return _forms[form]
+
+
+def exclusive() -> threading.RLock:
+    """The lock every call of a compiled form holds: hold it to keep them (and their compiles) out of a stretch of
+    work, such as a CUDA-graph capture and its warm-up steps. Re-entrant, so forms may be called inside it."""
+    return _calls
 
 
 def _one_call_at_a_time(fn: Callable) -> Callable:

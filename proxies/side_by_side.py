@@ -11,8 +11,9 @@ What makes it safe:
   pool round-robin, so the runner draws them up front and keeps distinct ones (at most `MAX_STREAMS` threads);
   a training warms up, captures and replays on its thread's stream (`proxies.train`), so no kernel of one job
   can land in another job's graph capture;
-- graph capture is serialised and thread-local (`proxies.train`), model construction is seeded under a lock
-  (`proxies.build`), autocast and the current stream are per thread;
+- graph capture is serialised and thread-local (`proxies.train`), and neither it nor its warm-up steps overlap a
+  compiled form (`impl=compile`) compiling or first running in another thread (`kernels.compiled.exclusive`),
+  model construction is seeded under a lock (`proxies.build`), autocast and the current stream are per thread;
 - CUDA libraries PyTorch loads lazily on first use (the linear-algebra one) are loaded before the threads start.
 A job's result does not depend on what runs beside it (tests/proxies/test_side_by_side.py holds them equal on
 CPU, tests/proxies/test_side_by_side_gpu.py on the GPU host).

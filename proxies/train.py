@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -21,11 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kernels.compiled import exclusive
 from proxies.feeds import RoundRobin
 
 READ_EVERY = 25  # steps between loss read-backs (and the non-finite check)
 WARMUP_STEPS = 2  # eager steps per feed before capture (they initialise the optimizer state)
-_CAPTURE = threading.Lock()  # one capture at a time in a process (trainings side by side: proxies.side_by_side)
 
 
 class NonFiniteLoss(RuntimeError):
@@ -232,9 +231,11 @@ def side_stream(device: torch.device) -> torch.cuda.Stream:
 
 
 def eager_off_default(device: torch.device, zero_grad: Callable[[], None], body: Callable[[], None]) -> None:
-    """One eager step on a side stream (a graph's warm-up steps: capture needs them off the default stream)."""
+    """One eager step on a side stream (a graph's warm-up steps: capture needs them off the default stream), under
+    `kernels.compiled.exclusive()`: a compiled form first launched here (its backward too) may synchronise the
+    device, which must not happen while a training beside this one captures."""
     side = side_stream(device)
-    with torch.cuda.stream(side):
+    with exclusive(), torch.cuda.stream(side):
         zero_grad()
         body()
     torch.cuda.current_stream(device).wait_stream(side)
@@ -244,10 +245,11 @@ def capture_steps(device: torch.device, n: int, zero_grad: Callable[[], None],
                   body: Callable[[int], None]) -> list[torch.cuda.CUDAGraph]:
     """One CUDA graph of `body(f)` for each feed f < n. capture_begin/end rather than torch.cuda.graph, which
     synchronises the whole device and empties the allocator's cache; thread-local, so trainings beside this one
-    keep launching on their own streams; the lock keeps two captures apart."""
+    keep launching on their own streams; `kernels.compiled.exclusive()` keeps two captures apart, and keeps the
+    compiled forms from compiling or first running in other threads during one."""
     graphs = []
     stream = side_stream(device)
-    with _CAPTURE, torch.cuda.stream(stream):
+    with exclusive(), torch.cuda.stream(stream):
         for f in range(n):
             zero_grad()
             g = torch.cuda.CUDAGraph()

@@ -118,3 +118,22 @@ def test_a_form_called_while_another_thread_traces_waits_instead_of_failing():
 def test_the_backward_is_compiled_with_its_forward():
     compiled(gla_chunk)
     assert torch._functorch.config.force_non_lazy_backward_lowering
+
+
+def test_a_form_waits_while_another_thread_holds_the_exclusive_lock():
+    """A CUDA-graph capture (and its warm-up steps) holds `exclusive()`: a form called meanwhile from another
+    thread, which might compile or first launch kernels that synchronise the device, waits until it is released."""
+    import threading
+
+    from kernels.compiled import exclusive
+
+    x = make_inputs(12, gate="channel", seed=12, dtype=torch.float32)
+    _gla(**x)
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (_gla(**x), done.set()))
+    with exclusive():
+        t.start()
+        assert not done.wait(0.5)  # the call is held back while the lock is taken
+        _gla(**x)  # re-entrant: the holder itself may call forms
+    t.join(30)
+    assert done.is_set()
