@@ -9,7 +9,7 @@ loaded lazily, through `kernels.triton`). The public functions live at the top a
 Conventions: inputs (B, T, H, D); gates in log space (g <= 0, decay exp(g)); states (B, H, K, V) float32.
 """
 from kernels.conv import short_conv
-from kernels.dispatch import IMPLS, delta_rule, gla, pytorch_form
+from kernels.dispatch import IMPLS, delta_rule, gla
 from kernels.ops.delta import delta_rule_chunk, delta_rule_recurrent
 from kernels.ops.gla import gla_chunk, gla_recurrent
 
@@ -21,6 +21,5 @@ __all__ = [
     "gla",
     "gla_chunk",
     "gla_recurrent",
-    "pytorch_form",
     "short_conv",
 ]

@@ -7,8 +7,7 @@ impl:
     "compile"    the chunked form through torch.compile (`kernels.compiled`): the same maths, element-wise chains
                  fused (Triton kernels on CUDA, C++ on a CPU); compiles once per shape, dtype and gate kind
     "triton"     `kernels.triton` (CUDA only); ValueError off CUDA, RuntimeError if it cannot be imported
-    "auto"       `pytorch_form`: compile on CUDA (chunk inside an outer torch.compile trace), chunk on a CPU;
-                 triton instead when the tensors are on CUDA, `kernels.triton` imports, and
+    "auto"       chunk; triton instead when the tensors are on CUDA, `kernels.triton` imports, and
                  HYBRID_NAS_TRITON=1 is set (read at call time). The Triton backward kernels are not yet proven on
                  Triton 3.6 / Hopper for every configuration (docs/kernels.md), so they are opt-in until they are.
                  Which shapes the Triton kernels take on "auto" is the caller's rule (`proxies.ops`).
@@ -52,18 +51,8 @@ def triton_opted_in() -> bool:
     return os.environ.get("HYBRID_NAS_TRITON", "") == "1"
 
 
-def pytorch_form(device: torch.device) -> str:
-    """The PyTorch form "auto" runs where it does not take Triton: "compile" on CUDA, where a proxy step is bound by
-    how many small kernels it launches and TorchInductor's fusion made `quick` 12-layer training steps 1.3-1.75x
-    faster on the H200 (docs/engine.md); "chunk" on a CPU (compiling costs more than it saves there, and needs a C++
-    compiler) and inside an outer torch.compile trace (`torch_compile=true`), which compiles the form itself."""
-    if device.type == "cuda" and not torch.compiler.is_compiling():
-        return "compile"
-    return "chunk"
-
-
 def _pick(op: str, impl: str, device: torch.device, supported) -> object | None:
-    """Returns the triton module to use, or None for the PyTorch path named by impl ("auto": `pytorch_form`).
+    """Returns the triton module to use, or None for the PyTorch path named by impl ("auto" -> "chunk").
     `supported(module)`: whether the module has the op."""
     if impl not in IMPLS:
         raise ValueError(f"{op}: impl must be one of {IMPLS}, got {impl!r}")
@@ -96,8 +85,6 @@ def _route(op: str, impl: str, args: tuple, recurrent, chunk, *, scale: float | 
     mod = _pick(op, impl, q.device, lambda m: hasattr(m, op))
     if mod is not None:
         return getattr(mod, op)(*args, **kw)
-    if impl == "auto":
-        impl = pytorch_form(q.device)
     if impl == "recurrent":
         return recurrent(*args, **kw)
     if impl == "compile":

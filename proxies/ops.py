@@ -84,12 +84,12 @@ def delta_rule(q, k, v, beta, g=None, *, scale: float | None = None, impl: str =
 
 
 def _auto(impl: str, q, v, scalar_gate: bool = False) -> str:
-    """"auto" on CUDA takes the PyTorch form (`kernels.pytorch_form`) where the Triton kernels cannot run: head
-    sizes K, V that are not powers of two in [16, 128] (e.g. widths sized by `proxies.width`), and, for gla with a per-head (scalar)
+    """"auto" on CUDA takes the PyTorch chunked form where the Triton kernels cannot run: head sizes K, V that are
+    not powers of two in [16, 128] (e.g. widths sized by `proxies.width`), and, for gla with a per-head (scalar)
     gate, K < 64 (kernels.ops.gla.triton faults or returns wrong dk, dg there on torch 2.11 / H100: K=16, and
     K=32 with V=32 or 64, seen with tools.kernel_accuracy.check_gla); any other `impl` is kept."""
     if impl == "auto" and q.is_cuda and not triton_shapes_ok(q.shape[-1], v.shape[-1], scalar_gate):
-        return kernels.pytorch_form(q.device)
+        return "chunk"
     return impl
 
 

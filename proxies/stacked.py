@@ -68,8 +68,8 @@ class StackedModel(nn.Module):
 
 
 def stackable(budget: Budget) -> Budget:
-    """The budget a stacked model is built at: `impl=auto` means the chunked forms (neither the compiled forms nor the
-    Triton kernels run under vmap; `proxies.budget_rules` refuses the implementations that cannot)."""
+    """The budget a stacked model is built at: `impl=auto` means the chunked forms (the Triton kernels have no
+    vmap batching rule; `proxies.budget_rules` refuses the other implementations that cannot run under vmap)."""
     return replace(budget, impl="chunk") if budget.impl == "auto" else budget
 
 

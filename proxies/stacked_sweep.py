@@ -6,7 +6,7 @@ data, checks and early stops as `proxies.recall.train_recall` gives each point (
 point stops at the check where one reaches the target). Language modelling: every rate of `lm_lrs` in one model.
 Each returns one `Outcome` per point in the sweep's order (a diverged point's error a `NonFiniteLoss`), so the
 sweep is settled as when its points train one by one (`proxies.sweep.settle`). The stacked models run the
-PyTorch chunked forms (`impl=auto` means `chunk` here: the compiled forms and the Triton kernels do not run under vmap).
+PyTorch chunked forms (`impl=auto` means `chunk` here: the Triton kernels have no batching rule).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ of width W before their activations (+ 4 W dv FLOPs, + 2 (W - 1) dv decode state
 Defaults: width dv = d (expand_v = 1); each channel is its own head (n_heads is not used).
 The recurrence runs through `ops.gla` with dv heads of key and value size 1: q = 1, k = 1 - lambda,
 v = c, g = log lambda (a per-head log gate), scale 1. Those heads are below the Triton kernels' minimum
-head size (16), so impl "auto" and "triton" run "auto"'s PyTorch form (compiled on CUDA); "recurrent" the reference.
+head size (16), so impl "auto" and "triton" run the PyTorch chunked form; "recurrent" the reference.
 FLOPs per token: 8 d dv (the i, f, g and o projections) + 4 dv (core). Decode state: dv elements.
 """
 
@@ -68,7 +68,7 @@ class HGRN(Mixer):
         log_lam, one_minus = bounded_forget(through(self.conv_f, self.f(x)), self.gamma)  # (B, T, dv) each
         v = c.unsqueeze(-1)  # (B, T, dv, 1): one head per channel
         k = one_minus.to(c.dtype).unsqueeze(-1)
-        impl = "auto" if self.cfg.impl == "triton" else self.cfg.impl  # no Triton at head size 1: "auto"'s PyTorch form
+        impl = "chunk" if self.cfg.impl in ("auto", "triton") else self.cfg.impl
         h = ops.gla(torch.ones_like(k), k, v, log_lam, scale=1.0, impl=impl).squeeze(-1)  # (B, T, dv)
         return self.o(self.norm(h, self.g(x)))
 

@@ -242,25 +242,3 @@ def test_chunk_forms_run_on_cuda(dtype):
     o_ref, s_ref = delta_rule_recurrent(**{n: t.detach().double() for n, t in y.items()}, output_final_state=True)
     assert all(torch.isfinite(t.grad).all() for t in y.values())
     torch.testing.assert_close(o.double(), o_ref, atol=tol * 5, rtol=tol)
-
-
-def test_auto_runs_the_compiled_form_on_cuda_and_the_chunked_form_on_a_cpu_or_inside_a_compile():
-    from kernels import pytorch_form
-
-    assert pytorch_form(torch.device("cuda")) == "compile"
-    assert pytorch_form(torch.device("cpu")) == "chunk"
-
-    @torch.compile(backend="eager", fullgraph=True)
-    def inside(x):  # an outer torch.compile (torch_compile=true) traces the plain form itself
-        return x + (1 if pytorch_form(torch.device("cuda")) == "chunk" else 2)
-
-    assert inside(torch.zeros(1)).item() == 1
-
-
-def test_auto_on_a_cpu_compiles_nothing():
-    from torch._dynamo.utils import counters
-
-    before = counters["stats"]["unique_graphs"]
-    q, k, v = (torch.randn(1, 7, 2, 8) for _ in range(3))
-    kernels.gla(q, k, v, -torch.rand(1, 7, 2, 8), impl="auto")
-    assert counters["stats"]["unique_graphs"] == before
