@@ -68,9 +68,11 @@ def evaluate_into(store: Store, *, layout: Layout, budget: Budget, seed: int, de
                   study: str | None, trial_number: int | None,
                   progress: Callable[[str, int, float], None] | None = None,
                   teacher: dict[str, Any] | None = None,
+                  on_failure: Callable[[BaseException], None] | None = None,
                   ) -> tuple[str, dict[str, Any], str | None, float]:
     """Evaluate `layout` (or reuse a cached evaluation under the same proxy settings) and record it.
     With `teacher` ({"path", "hash"}) the layout is a student of that checkpoint (proxies.teacher.score).
+    `on_failure` is handed the exception of a failed evaluation once it is recorded (e.g. to print its traceback).
 
     Returns (status, metrics, error, wall_time_s); status is complete, cached or failed.
     """
@@ -103,6 +105,8 @@ def evaluate_into(store: Store, *, layout: Layout, budget: Budget, seed: int, de
         points = [p.to_dict() for p in getattr(exc, "points", ())]  # a sweep whose every point diverged
         store.fail_evaluation(eid, error=reason, wall_time_s=wall, sweep=points)
         _free_cuda()
+        if on_failure is not None:
+            on_failure(exc)
         return "failed", {}, reason, wall
     metrics = m.to_dict()
     metrics.update(m.extra.get("recall_tasks", {}))  # per-task recall scores as metrics of their own

@@ -23,6 +23,9 @@ def evaluate(
     fmt: str = typer.Option("table", "--format", help="table or json."),
     teacher: Optional[str] = typer.Option(None, help="A local Hugging Face causal-LM checkpoint: LAYOUT is a student "
                                                      "of it (attn = keep the teacher's attention at that layer)."),
+    show_traceback: bool = typer.Option(False, "--traceback",
+                                        help="When the evaluation fails, print its Python traceback after the "
+                                             "one-line reason (on standard error)."),
 ) -> None:
     """Evaluate one layout: MQAR recall, validation perplexity, FLOPs, parameters and decode state."""
     from nas.driver import check_device, evaluate_into
@@ -55,15 +58,18 @@ def evaluate(
         run_evaluate = partial(evaluate_student, teacher=t)  # noqa: F811
     progress = EvalProgress({"mqar": b.mqar_steps, "lm": b.lm_steps, "align": b.distill_align_steps or b.lm_steps,
                              "kl": b.distill_kl_steps or b.lm_steps})
+    failures: list[BaseException] = []
     with progress:
         if store_result:
             from storage import open_store
 
             status, metrics, error, _ = evaluate_into(
                 open_store(db_url(db)), layout=lay, budget=b, seed=seed, device=device, fidelity="default",
-                study=None, trial_number=None, progress=progress, teacher=teacher_key)
+                study=None, trial_number=None, progress=progress, teacher=teacher_key,
+                on_failure=failures.append)
             if status == "failed":
                 typer.echo(f"error: evaluation of {lay} failed (stored as failed): {_one_line(error)}", err=True)
+                _print_traceback(failures[0] if show_traceback else None)
                 raise typer.Exit(1)
         else:
             try:
@@ -73,6 +79,7 @@ def evaluate(
                 from nas.driver import failure_reason
 
                 typer.echo(f"error: evaluation of {lay} failed: {_one_line(failure_reason(exc))}", err=True)
+                _print_traceback(exc if show_traceback else None)
                 raise typer.Exit(1) from None
             metrics, status = m.to_dict(), "complete"
             metrics.update(m.extra.get("teacher_scores", {}))
@@ -87,6 +94,14 @@ def evaluate(
     for k in keys:
         v = out.get(k)
         typer.echo(f"{k:{w}s} {v:.6g}" if isinstance(v, float) else f"{k:{w}s} {v}")
+
+
+def _print_traceback(exc: BaseException | None) -> None:
+    if exc is not None:
+        import sys
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
 
 
 def _one_line(text: str | None) -> str:

@@ -192,3 +192,19 @@ def test_a_corpus_too_short_for_lm_seq_len_exits_2_before_anything_is_stored(cli
         assert "corpus" in line and "lm_seq_len = 64" in line and "too short" in line, line
     assert rows(db) == before
     assert len(evaluated) == 1  # only the kept search trained
+
+
+@pytest.mark.parametrize("store", [["--db"], ["--no-store", "--db"]])
+def test_a_failed_evaluation_prints_its_traceback_when_asked(cli, db, monkeypatch, store):
+    def deep_inside_the_training(layout, budget, **kw):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(proxies.evaluate, "evaluate", deep_inside_the_training)
+    quiet = cli("evaluate", "gdn,attn", *store, db)
+    assert "operation not permitted" in one_error_line(quiet, code=1)  # one line, no traceback by default
+    loud = cli("evaluate", "gdn,attn", *store, db, "--traceback")
+    assert loud.exit_code == 1
+    errors = [line for line in loud.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "operation not permitted" in errors[0]
+    assert "Traceback (most recent call last)" in loud.stderr and "deep_inside_the_training" in loud.stderr
+    assert loud.stderr.index("error: ") < loud.stderr.index("Traceback")
