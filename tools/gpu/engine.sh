@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The engine measurements of docs/engine.md in one run: the GPU tests of the new paths, then one-by-one vs
-# compiled cores vs streams vs a stacked sweep, then one full quick evaluation with and without stack_sweep.
+# compiled cores vs streams vs a stacked sweep, then one full quick evaluation: plain, compiled cores, stack_sweep.
 #   bash tools/gpu/engine.sh [tests|bench|evaluate|whole|all]    (default all = tests, bench, evaluate; each stage
 #                                                                 prints as it goes; whole: the whole model compiled
 #                                                                 and captured, tens of seconds of compiling a layout)
@@ -19,9 +19,10 @@ bench() {  # one bench proxy run: NAME then its extra flags
     | tee "$RESULTS/bench_$name.txt"
 }
 if [[ $STAGE == tests || $STAGE == all ]]; then
-  echo "== gpu tests: graph engine (every mixer, compiled cores), stacked engine"
-  python3 -m pytest -o addopts="" -m gpu -q tests/proxies/test_graph_gpu.py tests/proxies/test_stacked_gpu.py \
-    2>&1 | tee "$RESULTS/tests.txt" | tail -15
+  echo "== gpu tests: every mixer against its reference (default and compiled cores), graph engine, stacked engine,"
+  echo "   trainings side by side"
+  python3 -m pytest -o addopts="" -m gpu -q tests/proxies/test_registry_gpu.py tests/proxies/test_graph_gpu.py \
+    tests/proxies/test_stacked_gpu.py tests/proxies/test_side_by_side_gpu.py 2>&1 | tee "$RESULTS/tests.txt" | tail -15
 fi
 if [[ $STAGE == bench || $STAGE == all ]]; then
   bench one
@@ -30,11 +31,12 @@ if [[ $STAGE == bench || $STAGE == all ]]; then
   bench streams4 --streams 4
 fi
 if [[ $STAGE == evaluate || $STAGE == all ]]; then
-  for mode in side_by_side stack_sweep; do
+  for mode in side_by_side compile stack_sweep; do
     echo "== evaluate $EVAL_LAYOUT --budget quick, $mode"
     extra=(); [[ $mode == stack_sweep ]] && extra=(--set stack_sweep=true)
+    [[ $mode == compile ]] && extra=(--set impl=compile)
     t0=$SECONDS
-    hybrid-nas evaluate "$EVAL_LAYOUT" --budget quick --device cuda --no-store --format json "${extra[@]}" \
+    hybrid-nas evaluate "$EVAL_LAYOUT" --budget quick --device cuda --no-store --format json --traceback "${extra[@]}" \
       > "$RESULTS/evaluate_$mode.json" 2> "$RESULTS/evaluate_$mode.err" || tail -3 "$RESULTS/evaluate_$mode.err"
     echo "wall $((SECONDS - t0)) s"
     python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print({k: d[k] for k in ('recall', 'perplexity',
