@@ -1,5 +1,6 @@
-"""Forward+backward timings of the linear-mixer kernels against SDPA, the PyTorch chunk form and
-flash-linear-attention (when installed). CUDA only; call from `hybrid-nas bench kernels`.
+"""Forward+backward timings of the linear-mixer kernels against SDPA, the PyTorch chunk form (plain, and through
+torch.compile as `impl=compile` runs it) and flash-linear-attention (when installed). CUDA only; call from
+`hybrid-nas bench kernels`. The compiled rows' first call at a shape compiles (tens of seconds), before timing.
 
     rows = bench_kernels(shapes=[(16, 1024, 4, 64), (8, 2048, 8, 128), (2, 8192, 8, 128)])
     print(format_table(rows))
@@ -64,12 +65,16 @@ def _fns(op, impl, fla):
         if op.startswith("gla"):
             return lambda x: gla(x["q"], x["k"], x["v"], x["g"], options=forced)[0]
         return lambda x: delta_rule(x["q"], x["k"], x["v"], x["beta"], x.get("g"), options=forced)[0]
-    if impl == "torch_chunk":
+    if impl in ("torch_chunk", "torch_compile"):
+        from kernels.compiled import compiled
         from kernels.ops.delta.chunk import delta_rule_chunk
         from kernels.ops.gla.chunk import gla_chunk
+
+        gla_form, delta_form = ((compiled(gla_chunk), compiled(delta_rule_chunk)) if impl == "torch_compile"
+                                else (gla_chunk, delta_rule_chunk))
         if op.startswith("gla"):
-            return lambda x: gla_chunk(x["q"], x["k"], x["v"], x["g"])[0]
-        return lambda x: delta_rule_chunk(x["q"], x["k"], x["v"], x["beta"], x.get("g"))[0]
+            return lambda x: gla_form(x["q"], x["k"], x["v"], x["g"])[0]
+        return lambda x: delta_form(x["q"], x["k"], x["v"], x["beta"], x.get("g"))[0]
     if impl == "fla" and fla is not None:
         if op == "gla_scalar":
             return lambda x: fla["chunk_simple_gla"](x["q"], x["k"], x["v"], g=x["g"])[0]
@@ -99,7 +104,7 @@ def _time_fwd_bwd(fn, ins, rep_ms=200):
 
 
 def bench_kernels(shapes=None, dtype=None, json=False, ops=("gla_scalar", "gla_channel", "delta_gated", "delta"),
-                  impls=("triton", "torch_chunk", "fla"), torch_chunk_max_tokens=1 << 16, rep_ms=200, sdpa=True,
+                  impls=("triton", "torch_chunk", "torch_compile", "fla"), torch_chunk_max_tokens=1 << 16, rep_ms=200, sdpa=True,
                   verbose=False):
     """Time forward+backward (ms, median) for each (shape, op, impl) and for causal SDPA; returns rows."""
     import torch
@@ -127,7 +132,7 @@ def bench_kernels(shapes=None, dtype=None, json=False, ops=("gla_scalar", "gla_c
                     row["note"] = "Triton backward unverified on Triton 3.6/H100 (public API falls back)"
                 if fn is None:
                     row["note"] = "not available"
-                elif impl == "torch_chunk" and B * T * H > torch_chunk_max_tokens:
+                elif impl in ("torch_chunk", "torch_compile") and B * T * H > torch_chunk_max_tokens:
                     row["note"] = f"skipped: B*T*H > {torch_chunk_max_tokens}"
                 else:
                     try:
