@@ -33,14 +33,10 @@ def batch_shapes(budget: Budget, lm_windows: int | None = None) -> dict[tuple[in
         for n, what in ((budget.mqar_test_examples, "recall held-out"), (VALIDATION_EXAMPLES, "recall validation")):
             if what == "recall validation" and not budget.recall_target > 0:
                 continue
-            shapes.setdefault((min(eval_b, n), T), what)
-            if n % eval_b and n > eval_b:
-                shapes.setdefault((n % eval_b, T), what + " (last batch)")
+            shapes.setdefault((min(eval_b, n), T), what)  # a smaller last batch is filled up (train.one_shape)
     shapes.setdefault((budget.lm_batch, budget.lm_seq_len), "lm training")
     if lm_windows is not None:
         shapes.setdefault((min(budget.lm_batch, lm_windows), budget.lm_seq_len), "lm validation")
-        if lm_windows % budget.lm_batch and lm_windows > budget.lm_batch:
-            shapes.setdefault((lm_windows % budget.lm_batch, budget.lm_seq_len), "lm validation (last batch)")
     return shapes
 
 

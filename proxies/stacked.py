@@ -31,7 +31,7 @@ from proxies import ops
 from proxies.budget import Budget
 from proxies.feeds import RoundRobin
 from proxies.train import (WARMUP_STEPS, TrainConfig, autocast, capture_steps, eager_off_default, lr_at,
-                           run_steps)
+                           one_shape, run_steps)
 
 BETAS = (0.9, 0.95)  # proxies.train.make_optimizer's
 EPS = 1e-8
@@ -247,7 +247,7 @@ def eval_stacked(model: StackedModel, batches, device: torch.device, precision: 
     nll = torch.zeros(k, dtype=torch.float64, device=device)
     count = torch.zeros((), dtype=torch.long, device=device)
     correct = torch.zeros(k, dtype=torch.long, device=device)
-    for x, y in batches:
+    for x, y in one_shape(batches):
         x, y = x.to(device), y.to(device)
         with autocast(device, precision):
             logits = model(x)

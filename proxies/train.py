@@ -270,7 +270,7 @@ def eval_batches(model: nn.Module, batches, device: torch.device, precision: str
     nll = torch.zeros((), dtype=torch.float64, device=device)
     count = torch.zeros((), dtype=torch.long, device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
-    for x, y in batches:
+    for x, y in one_shape(batches):
         x, y = x.to(device), y.to(device)
         with autocast(device, precision):
             logits = model(x)
@@ -281,6 +281,21 @@ def eval_batches(model: nn.Module, batches, device: torch.device, precision: str
         correct += ((logits.argmax(-1) == y) & mask).sum()
     model.train()
     return float(nll), int(count), int(correct)
+
+
+def one_shape(batches):
+    """The batches, each smaller one after the first filled up to the first's rows with token 0 and ignored
+    targets (-100): an evaluation runs its model at one batch shape (one compiled form, one kernel shape fewer)
+    and scores exactly the real rows, since rows never mix."""
+    rows = None
+    for x, y in batches:
+        if rows is None:
+            rows = x.shape[0]
+        elif x.shape[0] < rows:
+            fill = rows - x.shape[0]
+            x = torch.cat([x, x.new_zeros((fill, *x.shape[1:]))])
+            y = torch.cat([y, y.new_full((fill, *y.shape[1:]), -100)])
+        yield x, y
 
 
 def chunks(x: torch.Tensor, y: torch.Tensor, batch: int):

@@ -145,3 +145,19 @@ def test_a_stacked_model_does_not_hand_attention_to_sdpa(layout, monkeypatch):
     torch.testing.assert_close(got[1], want, rtol=1e-4, atol=1e-5)
     with pytest.raises(AssertionError, match="SDPA called"):
         model(x)  # the plain model still takes SDPA
+
+
+def test_a_smaller_last_evaluation_batch_is_filled_up_and_scores_the_same():
+    from proxies.train import one_shape
+
+    model = _model("gla,attn")
+    x = _data(3)[:71]
+    inputs, targets = x[:, :-1], x[:, 1:].clone()
+    targets[::3, :5] = -100  # some positions not scored, as in the MQAR task
+    shapes = [b[0].shape[0] for b in one_shape(chunks(inputs, targets, 32))]
+    assert shapes == [32, 32, 32]  # 71 rows: the last batch of 7 filled up to 32
+    whole = eval_batches(model, [(inputs, targets)], CPU, "fp32")
+    parts = eval_batches(model, chunks(inputs, targets, 32), CPU, "fp32")
+    assert parts[1:] == whole[1:] and parts[0] == pytest.approx(whole[0], rel=1e-6)
+    stacked = eval_stacked(StackedModel(model, 2), chunks(inputs, targets, 32), CPU, "fp32")
+    assert all(s[1:] == whole[1:] and s[0] == pytest.approx(whole[0], rel=1e-5) for s in stacked)
