@@ -6,6 +6,7 @@ are gone and killing (by pid) any that are not. Nothing else on the machine is t
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -156,9 +157,10 @@ def test_a_killed_worker_is_retried_then_recorded_failed(cli, db, ray_env, tmp_p
         seen = set()
         while not stop.is_set():
             for f in sorted(pids.glob("trial-*-pid-*")):
-                if f.name in seen:
+                done = re.fullmatch(r"trial-(\d+)-pid-(\d+)", f.name)  # not the worker's "<name>.tmp" being written
+                if f.name in seen or done is None:
                     continue
-                number, pid = int(f.name.split("-")[1]), int(f.name.split("-")[3])
+                number, pid = int(done[1]), int(done[2])
                 if sum(1 for n, _ in killed if n == number) >= plan.get(number, 0):
                     seen.add(f.name)
                     continue
