@@ -131,21 +131,25 @@ def attention_reference(q, k, v, window: int | None = None):
 
 def masked_attention(q, k, v, window: int | None = None):
     """(Windowed) causal softmax attention written out: all scores at once, masked, softmax in float32 or wider."""
-    T, D = q.shape[1], q.shape[-1]
-    i = torch.arange(T, device=q.device)
-    visible = i[None, :] <= i[:, None]  # (T, T) query x key
-    if window is not None:
-        visible = visible & (i[:, None] - i[None, :] < window)
+    D = q.shape[-1]
+    visible = _visible(q.shape[1], window, q.device)
     scores = torch.einsum("bthd,bshd->bhts", q, k) * D**-0.5
     scores = scores.to(torch.promote_types(scores.dtype, torch.float32))
     p = torch.softmax(scores.masked_fill(~visible, float("-inf")), dim=-1)
     return torch.einsum("bhts,bshd->bthd", p.to(v.dtype), v)
 
 
+def _visible(T: int, window: int | None, device) -> torch.Tensor:
+    """(T, T) query x key: which keys each query attends to (causal, within the last `window` keys if given)."""
+    i = torch.arange(T, device=device)
+    visible = i[None, :] <= i[:, None]
+    if window is not None:
+        visible = visible & (i[:, None] - i[None, :] < window)
+    return visible
+
+
 def _window_attention(q, k, v, window: int):
-    T = q.shape[1]
-    i = torch.arange(T, device=q.device)
-    mask = (i[None, :] <= i[:, None]) & (i[:, None] - i[None, :] < window)  # (T, T) query x key
+    mask = _visible(q.shape[1], window, q.device)
     o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask)
     return o.transpose(1, 2)
 
